@@ -1,0 +1,274 @@
+// The fused graph-network edge step on the CPU (see docs/ops.md):
+//   m[e] = GELU(GELU(p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]) @ w2.T + b2),
+//   node_out[i] = Σ_{e into i} m[e].
+// Edges are processed in tiles of kTile consecutive CSR edges: the tile's hidden layer (kTile × H) lives in a
+// per-chunk buffer, the second Linear is one BLAS GEMM per tile, and nothing of size E × H is ever allocated.
+// The backward recomputes the tile: a pass over the CSR gives grad_p_dst (and w2/b2 partials per chunk), a
+// pass over the transposed CSR gives grad_p_src, so every node row is written by the one chunk that owns it.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm_cpu_dispatch.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm_cpu_dispatch.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
+#include <torch/library.h>
+
+#include "common/checks.h"
+#include "common/gelu.h"
+#include "common/parallel.h"
+
+namespace fastsim {
+namespace {
+
+constexpr int64_t kTile = 128;
+
+template <typename scalar_t>
+struct EdgeInputs {
+  const scalar_t* p_src;
+  const scalar_t* p_dst;
+  const scalar_t* edge_term;   // may be null
+  const scalar_t* graph_term;  // may be null (then batch is null too)
+  const int64_t* batch;
+  int64_t H;
+
+  // z <- p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]
+  void pre_activation(int64_t e, int64_t j, int64_t i, scalar_t* __restrict z) const {
+    const scalar_t* __restrict a = p_src + j * H;
+    const scalar_t* __restrict b = p_dst + i * H;
+    for (int64_t h = 0; h < H; ++h) z[h] = a[h] + b[h];
+    if (edge_term) {
+      const scalar_t* __restrict c = edge_term + e * H;
+      for (int64_t h = 0; h < H; ++h) z[h] += c[h];
+    }
+    if (graph_term) {
+      const scalar_t* __restrict q = graph_term + batch[i] * H;
+      for (int64_t h = 0; h < H; ++h) z[h] += q[h];
+    }
+  }
+};
+
+// y[k] <- y[k] + b for the first t rows of a (t, O) tile.
+template <typename scalar_t>
+void add_bias(scalar_t* y, const scalar_t* b, int64_t t, int64_t O) {
+  for (int64_t k = 0; k < t; ++k)
+    for (int64_t o = 0; o < O; ++o) y[k * O + o] += b[o];
+}
+
+struct Graph5 {
+  const at::Tensor &indptr, &src, &rev_indptr, &rev_dst, &rev_perm;
+};
+
+void check_gn_args(const Graph5& g, const at::Tensor& p_src, const at::Tensor& p_dst,
+                   const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
+                   const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2) {
+  for (auto* t : {&g.indptr, &g.src, &g.rev_indptr, &g.rev_dst, &g.rev_perm}) check_index(*t, "graph index");
+  check_float(p_src, "p_src");
+  check_float(p_dst, "p_dst");
+  check_float(w2, "w2");
+  check_float(b2, "b2");
+  const int64_t N = g.indptr.numel() - 1, H = p_src.size(1), O = w2.size(0);
+  TORCH_CHECK(p_src.dim() == 2 && p_src.size(0) == N, "p_src must be (N, H)");
+  TORCH_CHECK(p_dst.sizes() == p_src.sizes(), "p_dst must have the shape of p_src");
+  TORCH_CHECK(w2.dim() == 2 && w2.size(1) == H, "w2 must be (O, H)");
+  TORCH_CHECK(b2.dim() == 1 && b2.size(0) == O, "b2 must be (O,)");
+  if (edge_term) {
+    check_float(*edge_term, "edge_term");
+    TORCH_CHECK(edge_term->dim() == 2 && edge_term->size(0) == g.src.numel() && edge_term->size(1) == H,
+                "edge_term must be (E, H)");
+  }
+  TORCH_CHECK(graph_term.has_value() == batch.has_value(), "graph_term and batch must be given together");
+  if (graph_term) {
+    check_float(*graph_term, "graph_term");
+    check_index(*batch, "batch");
+    TORCH_CHECK(graph_term->dim() == 2 && graph_term->size(1) == H, "graph_term must be (B, H)");
+    TORCH_CHECK(batch->numel() == N, "batch must be (N,)");
+  }
+}
+
+template <typename scalar_t>
+EdgeInputs<scalar_t> edge_inputs(const at::Tensor& p_src, const at::Tensor& p_dst,
+                                 const std::optional<at::Tensor>& edge_term,
+                                 const std::optional<at::Tensor>& graph_term, const std::optional<at::Tensor>& batch) {
+  return {p_src.data_ptr<scalar_t>(),
+          p_dst.data_ptr<scalar_t>(),
+          edge_term ? edge_term->data_ptr<scalar_t>() : nullptr,
+          graph_term ? graph_term->data_ptr<scalar_t>() : nullptr,
+          batch ? batch->data_ptr<int64_t>() : nullptr,
+          p_src.size(1)};
+}
+
+std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
+    const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
+    const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
+    const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
+    const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2, bool return_edges) {
+  check_gn_args({indptr, src, rev_indptr, rev_dst, rev_perm}, p_src, p_dst, edge_term, graph_term, batch, w2, b2);
+  const int64_t N = indptr.numel() - 1, E = src.numel(), H = p_src.size(1), O = w2.size(0);
+  at::Tensor node_out = at::zeros({N, O}, p_src.options());
+  at::Tensor edge_out = at::empty({return_edges ? E : 0, O}, p_src.options());
+  if (E == 0 || O == 0) return {node_out, edge_out};
+  const at::Tensor w2t = w2.t();
+  const int64_t* ip = indptr.data_ptr<int64_t>();
+  const int64_t* col = src.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(p_src.scalar_type(), "gn_edge_aggregate_cpu", [&] {
+    const auto in = edge_inputs<scalar_t>(p_src, p_dst, edge_term, graph_term, batch);
+    const scalar_t* bias = b2.data_ptr<scalar_t>();
+    scalar_t* node = node_out.data_ptr<scalar_t>();
+    scalar_t* edges = return_edges ? edge_out.data_ptr<scalar_t>() : nullptr;
+    // A chunk owns rows [row_begin, row_end) and hence their edges and output rows: no races.
+    parallel_rows(ip, N, H * O, [&](int64_t row_begin, int64_t row_end) {
+      at::Tensor hidden = at::empty({kTile, H}, p_src.options());
+      at::Tensor out = at::empty({kTile, O}, p_src.options());
+      scalar_t* z = hidden.data_ptr<scalar_t>();
+      scalar_t* y = out.data_ptr<scalar_t>();
+      int64_t dst_of[kTile];
+      int64_t i = row_begin;
+      for (int64_t tile = ip[row_begin]; tile < ip[row_end]; tile += kTile) {
+        const int64_t t = std::min(kTile, ip[row_end] - tile);
+        for (int64_t k = 0; k < t; ++k) {
+          const int64_t e = tile + k;
+          while (ip[i + 1] <= e) ++i;
+          dst_of[k] = i;
+          in.pre_activation(e, col[e], i, z + k * H);
+        }
+        gelu_inplace(z, t * H);
+        at::Tensor y_tile = out.narrow(0, 0, t);
+        at::cpu::mm_out(y_tile, hidden.narrow(0, 0, t), w2t);
+        add_bias(y, bias, t, O);
+        gelu_inplace(y, t * O);
+        for (int64_t k = 0; k < t; ++k) {
+          scalar_t* __restrict acc = node + dst_of[k] * O;
+          for (int64_t o = 0; o < O; ++o) acc[o] += y[k * O + o];
+        }
+        if (edges) std::copy(y, y + t * O, edges + tile * O);
+      }
+    });
+  });
+  return {node_out, edge_out};
+}
+
+// One backward sweep over a CSR (the graph's own for grad_p_dst, the transposed one for grad_p_src).
+// For every edge it recomputes z1, h, z2, forms gz2 = gm ⊙ GELU'(z2) and gz1 = (gz2 @ w2) ⊙ GELU'(z1), sums
+// gz1 into the sweep's row (`node_grad[row]`), and, when asked, writes gz1 per edge and accumulates the w2/b2
+// gradients of the chunk into `w2_partial`/`b2_partial` (one slice per chunk).
+template <typename scalar_t>
+struct BackwardSweep {
+  const EdgeInputs<scalar_t>& in;
+  const at::Tensor &w2, &w2t, &b2;
+  const scalar_t* grad_node;
+  const scalar_t* grad_edge;  // may be null
+  int64_t O;
+
+  // edge_at(p) -> (e, j, i): CSR edge, source and destination of sweep position p.
+  template <typename EdgeAt>
+  void run(const int64_t* sweep_indptr, int64_t num_rows, EdgeAt edge_at, scalar_t* node_grad, scalar_t* edge_grad,
+           at::Tensor* w2_partial, at::Tensor* b2_partial) const {
+    const int64_t H = in.H;
+    const auto bounds = row_chunks(sweep_indptr, num_rows, 3 * H * O);
+    const int64_t num_chunks = int64_t(bounds.size()) - 1;
+    if (w2_partial) {
+      *w2_partial = at::zeros({num_chunks, O, H}, w2.options());
+      *b2_partial = at::zeros({num_chunks, O}, w2.options());
+    }
+    const scalar_t* bias = b2.data_ptr<scalar_t>();
+    parallel_chunks(bounds, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
+      auto opts = w2.options();
+      at::Tensor z1 = at::empty({kTile, H}, opts), h = at::empty({kTile, H}, opts);
+      at::Tensor z2 = at::empty({kTile, O}, opts), g2 = at::empty({kTile, O}, opts);
+      scalar_t *z1p = z1.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>();
+      scalar_t *z2p = z2.data_ptr<scalar_t>(), *g2p = g2.data_ptr<scalar_t>();
+      int64_t row_of[kTile], edge_of[kTile];
+      int64_t r = row_begin;
+      const int64_t end = sweep_indptr[row_end];
+      for (int64_t tile = sweep_indptr[row_begin]; tile < end; tile += kTile) {
+        const int64_t t = std::min(kTile, end - tile);
+        for (int64_t k = 0; k < t; ++k) {
+          while (sweep_indptr[r + 1] <= tile + k) ++r;
+          const auto [e, j, i] = edge_at(tile + k, r);
+          row_of[k] = r;
+          edge_of[k] = e;
+          in.pre_activation(e, j, i, z1p + k * H);
+          const scalar_t* gn = grad_node + i * O;
+          for (int64_t o = 0; o < O; ++o) g2p[k * O + o] = gn[o];
+          if (grad_edge)
+            for (int64_t o = 0; o < O; ++o) g2p[k * O + o] += grad_edge[e * O + o];
+        }
+        std::copy(z1p, z1p + t * H, hp);
+        gelu_inplace(hp, t * H);
+        at::Tensor h_t = h.narrow(0, 0, t), g2_t = g2.narrow(0, 0, t), z2_t = z2.narrow(0, 0, t);
+        at::cpu::mm_out(z2_t, h_t, w2t);
+        add_bias(z2p, bias, t, O);
+        gelu_backward_inplace(z2p, g2p, t * O);  // g2 = gz2
+        if (w2_partial) {
+          at::Tensor w2_c = (*w2_partial)[chunk];
+          at::cpu::addmm_out(w2_c, w2_c, g2_t.t(), h_t);
+          scalar_t* b2_c = b2_partial->data_ptr<scalar_t>() + chunk * O;
+          for (int64_t k = 0; k < t; ++k)
+            for (int64_t o = 0; o < O; ++o) b2_c[o] += g2p[k * O + o];
+        }
+        at::cpu::mm_out(h_t, g2_t, w2);          // h = gz2 @ w2
+        gelu_backward_inplace(z1p, hp, t * H);  // h = gz1
+        for (int64_t k = 0; k < t; ++k) {
+          scalar_t* __restrict acc = node_grad + row_of[k] * H;
+          for (int64_t c = 0; c < H; ++c) acc[c] += hp[k * H + c];
+          if (edge_grad) std::copy(hp + k * H, hp + (k + 1) * H, edge_grad + edge_of[k] * H);
+        }
+      }
+    });
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_aggregate_backward_cpu(
+    const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
+    const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
+    const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
+    const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2, const at::Tensor& grad_node,
+    const std::optional<at::Tensor>& grad_edge, bool need_edge_grad) {
+  check_gn_args({indptr, src, rev_indptr, rev_dst, rev_perm}, p_src, p_dst, edge_term, graph_term, batch, w2, b2);
+  const int64_t N = indptr.numel() - 1, E = src.numel(), H = p_src.size(1), O = w2.size(0);
+  check_float(grad_node, "grad_node");
+  TORCH_CHECK(grad_node.dim() == 2 && grad_node.size(0) == N && grad_node.size(1) == O, "grad_node must be (N, O)");
+  if (grad_edge) {
+    check_float(*grad_edge, "grad_edge");
+    TORCH_CHECK(grad_edge->dim() == 2 && grad_edge->size(0) == E && grad_edge->size(1) == O,
+                "grad_edge must be (E, O)");
+  }
+  at::Tensor grad_p_src = at::zeros_like(p_src), grad_p_dst = at::zeros_like(p_dst);
+  at::Tensor grad_edge_term = at::zeros({need_edge_grad ? E : 0, H}, p_src.options());
+  at::Tensor grad_w2 = at::zeros_like(w2), grad_b2 = at::zeros_like(b2);
+  if (E == 0 || O == 0) return {grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2};
+  const at::Tensor w2t = w2.t();
+  const int64_t* ip = indptr.data_ptr<int64_t>();
+  const int64_t* col = src.data_ptr<int64_t>();
+  const int64_t* rip = rev_indptr.data_ptr<int64_t>();
+  const int64_t* rdst = rev_dst.data_ptr<int64_t>();
+  const int64_t* rperm = rev_perm.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(p_src.scalar_type(), "gn_edge_aggregate_backward_cpu", [&] {
+    const auto in = edge_inputs<scalar_t>(p_src, p_dst, edge_term, graph_term, batch);
+    const BackwardSweep<scalar_t> sweep{in, w2, w2t, b2, grad_node.data_ptr<scalar_t>(),
+                                        grad_edge ? grad_edge->data_ptr<scalar_t>() : nullptr, O};
+    struct EdgeRef { int64_t e, j, i; };
+    at::Tensor w2_partial, b2_partial;
+    // Destination-sorted sweep: the row is the destination i, edge position p is the CSR edge itself.
+    sweep.run(ip, N, [&](int64_t p, int64_t row) { return EdgeRef{p, col[p], row}; },
+              grad_p_dst.data_ptr<scalar_t>(), need_edge_grad ? grad_edge_term.data_ptr<scalar_t>() : nullptr,
+              &w2_partial, &b2_partial);
+    // Source-sorted sweep: the row is the source j; rev_perm/rev_dst give the CSR edge and its destination.
+    sweep.run(rip, N, [&](int64_t p, int64_t row) { return EdgeRef{rperm[p], row, rdst[p]}; },
+              grad_p_src.data_ptr<scalar_t>(), nullptr, nullptr, nullptr);
+    // Chunk partials summed in chunk order: deterministic for a given thread count.
+    grad_w2.copy_(w2_partial.sum(0));
+    grad_b2.copy_(b2_partial.sum(0));
+  });
+  return {grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastsim, CPU, m) {
+  m.impl("gn_edge_aggregate", &gn_edge_aggregate_cpu);
+  m.impl("gn_edge_aggregate_backward", &gn_edge_aggregate_backward_cpu);
+}
+
+}  // namespace fastsim

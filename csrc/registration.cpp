@@ -1,0 +1,50 @@
+// Every fastsim op schema, in one place, plus the `fastsim._C` Python module (build information only:
+// the ops themselves are reached through torch.ops.fastsim.*). See docs/ops.md for the contract.
+#include <ATen/Parallel.h>
+#include <pybind11/pybind11.h>
+#include <torch/library.h>
+
+#ifndef FASTSIM_VERSION
+#define FASTSIM_VERSION "0+unknown"
+#endif
+#ifndef FASTSIM_CUDA_ARCHS
+#define FASTSIM_CUDA_ARCHS ""
+#endif
+
+TORCH_LIBRARY(fastsim, m) {
+  m.def("segment_reduce(Tensor src, Tensor indptr, str reduce) -> (Tensor, Tensor)");
+  m.def(
+      "spmm(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, Tensor rev_perm, "
+      "Tensor? weight, Tensor x, str reduce) -> (Tensor, Tensor)");
+  m.def(
+      "sddmm(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, Tensor rev_perm, "
+      "Tensor u, Tensor v, str op) -> Tensor");
+  m.def(
+      "gn_edge_aggregate(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, Tensor rev_perm, "
+      "Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
+      "Tensor w2, Tensor b2, bool return_edges) -> (Tensor, Tensor)");
+  m.def(
+      "gn_edge_aggregate_backward(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, "
+      "Tensor rev_perm, Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
+      "Tensor w2, Tensor b2, Tensor grad_node, Tensor? grad_edge, bool need_edge_grad) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+}
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_C, module) {
+  module.doc() = "fastsim compiled kernels (ops are registered as torch.ops.fastsim.*)";
+  module.attr("__version__") = FASTSIM_VERSION;
+#ifdef FASTSIM_WITH_CUDA
+  module.attr("with_cuda") = true;
+#else
+  module.attr("with_cuda") = false;
+#endif
+  module.attr("cuda_archs") = FASTSIM_CUDA_ARCHS;
+  module.def("num_threads", &at::get_num_threads, "Threads the CPU kernels run on (at::get_num_threads).");
+#ifdef _OPENMP
+  module.attr("openmp") = true;
+#else
+  module.attr("openmp") = false;
+#endif
+}

@@ -1,0 +1,11 @@
+"""fastsim: compiled kernels to simulate and learn dynamics on graphs and measure information in networks."""
+
+import torch  # noqa: F401  (the extension links libtorch: torch must be loaded first)
+
+from fastsim import ops
+from fastsim._backend import build_info, get_backend, set_backend
+from fastsim.graph import Graph
+
+__version__ = build_info()["version"]
+
+__all__ = ["Graph", "build_info", "get_backend", "ops", "set_backend", "__version__"]

@@ -1,0 +1,21 @@
+"""The only layer that touches compiled code: one validated, differentiable function per op."""
+
+from fastsim.ops.message_passing import (
+    EDGE_OPS,
+    REDUCTIONS,
+    SegmentArgResult,
+    gn_edge_aggregate,
+    sddmm,
+    segment_reduce,
+    spmm,
+)
+
+__all__ = [
+    "EDGE_OPS",
+    "REDUCTIONS",
+    "SegmentArgResult",
+    "gn_edge_aggregate",
+    "sddmm",
+    "segment_reduce",
+    "spmm",
+]

@@ -1,0 +1,1 @@
+"""Triton kernels of fastsim, registered as ``torch.ops.fastsim.*_triton`` (see docs/ops.md)."""
