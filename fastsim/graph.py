@@ -43,8 +43,8 @@ def _index_tensor(x: object, name: str, shape: str, ndim: int) -> Tensor:
         raise TypeError(f"{name} must have an integer dtype (int64 preferred); got {_describe(x)}")
     if x.dim() != ndim or (ndim == 2 and x.shape[0] != 2):
         raise ValueError(f"{name} must have shape {shape}; got {_describe(x)}")
-    if type(x) is not Tensor:  # e.g. torch_geometric's EdgeIndex: keep a plain tensor
-        x = x.as_subclass(Tensor)
+    if type(x) is not Tensor:  # a subclass such as PyG's EdgeIndex: copy into a plain tensor
+        return torch.empty(x.shape, dtype=torch.int64, device=x.device).copy_(x)
     return x.to(torch.int64).contiguous()
 
 
@@ -489,6 +489,34 @@ class Graph:
             edge_weight=None if self.edge_weight is None else self.edge_weight[self.rev_perm],
             edge_attr=None if self.edge_attr is None else self.edge_attr[self.rev_perm],
         )
+
+    def to_csr_order(self, values: Tensor) -> Tensor:
+        """Permute per-edge `values (E, *)` from the caller's edge order into CSR order: `values[perm]`.
+
+        Raises:
+            TypeError: `values` is not a tensor.
+            ValueError: its first dimension is not `E` or it is on another device.
+        """
+        return self._edge_tensor(values)[self.perm]
+
+    def to_caller_order(self, values: Tensor) -> Tensor:
+        """Permute per-edge `values (E, *)` from CSR order back to the caller's edge order (inverse of
+        `to_csr_order`); differentiable, like it.
+
+        Raises:
+            TypeError: `values` is not a tensor.
+            ValueError: its first dimension is not `E` or it is on another device.
+        """
+        values = self._edge_tensor(values)
+        return values.new_empty(values.shape).index_put((self.perm,), values)
+
+    def _edge_tensor(self, values: object) -> Tensor:
+        if not isinstance(values, Tensor):
+            raise TypeError(f"values must be a torch.Tensor of shape (E, *); got {_describe(values)}")
+        if values.dim() == 0 or values.shape[0] != self.num_edges or values.device != self.device:
+            expected = f"(E, *) with E = {self.num_edges} on {self.device}"
+            raise ValueError(f"values must have shape {expected}; got {_describe(values)}")
+        return values
 
     def in_degree(self) -> Tensor:
         """`(N,)` int64 number of edges into each node."""

@@ -2,12 +2,11 @@
 
 Each op is registered as ``torch.ops.fastsim.<name>_triton`` with `torch.library.triton_op`, with the schema
 and semantics of docs/ops.md; autograd and backend choice live in `fastsim.ops`. Destination rows own their
-outputs, so no kernel here needs atomics and every result is deterministic. Importing this module also registers
-the fused graph-network edge ops of `gn_edge`. It imports only torch and triton.
+outputs, so no kernel here needs atomics and every result is deterministic. Importing this module also
+registers the fused graph-network edge ops of `gn_edge`. It imports only torch and triton.
 """
 
 import math
-from typing import Optional
 
 import torch
 import triton
@@ -47,14 +46,15 @@ def _csr_reduce_kernel(
     BLOCK_E: tl.constexpr,
     BLOCK_F: tl.constexpr,
 ):
-    """`out[i, f] = reduce_{e in indptr[i]:indptr[i+1]} w[e] * values[index[e], f]` (index = e, w = 1 if absent).
+    """`out[i, f] = reduce_{e in indptr[i]:indptr[i+1]} w[e] * values[index[e], f]`.
 
-    Grid: (row blocks of ROWS rows, column blocks of BLOCK_F). Each row is read in chunks of BLOCK_E edges into
-    a (BLOCK_E, BLOCK_F) running state, so lane k sees edges k, k + BLOCK_E, ... in increasing order; the lanes
-    are combined once per row. REDUCE: 0 sum, 1 mean, 2 min, 3 max. min runs as max of the negated values.
+    Without an index, index[e] = e; without weights, w = 1. Grid: (blocks of ROWS rows, blocks of BLOCK_F
+    columns). Each row is read in chunks of BLOCK_E edges into a (BLOCK_E, BLOCK_F) running state, so lane k
+    sees edges k, k + BLOCK_E, ... in increasing order; the lanes are combined once per row.
+    REDUCE: 0 sum, 1 mean, 2 min, 3 max; min runs as max of the negated values.
     For min/max a lane takes a value if it has none yet, or it is NaN, or it is strictly greater, and never
-    after it holds a NaN; across lanes the smallest edge position among the winners is kept. Together: the first
-    extreme element wins and NaN wins and sticks (docs/ops.md). The program owns its rows: no atomics.
+    after it holds a NaN; across lanes the smallest edge position among the winners is kept. So the first
+    extreme element wins, and NaN wins and sticks (docs/ops.md). The program owns its rows: no atomics.
     """
     pid_r = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
@@ -125,9 +125,9 @@ def _sddmm_kernel(
 ):
     """Per-edge `u[src[e]] . v[i]` (OP 0, out (E,)), `u[src[e]] + v[i]` (1) or `*` (2) (out (E, F)).
 
-    Grid: blocks of BLOCK_E consecutive CSR edges, so the work is balanced whatever the degrees. The destination
-    i of edge e (the last row with indptr[i] <= e) comes from a vectorised binary search over indptr, and the
-    feature dimension is walked in chunks of BLOCK_F. Every edge is written by exactly one program.
+    Grid: blocks of BLOCK_E consecutive CSR edges, so the work is balanced whatever the degrees. The
+    destination i of edge e (the last row with indptr[i] <= e) comes from a vectorised binary search over
+    indptr, and the feature dimension is walked in chunks of BLOCK_F. Each edge is written by one program.
     """
     e = tl.program_id(0).to(tl.int64) * BLOCK_E + tl.arange(0, BLOCK_E)
     e_mask = e < num_edges
@@ -172,8 +172,8 @@ def _pow2_between(n: int, lo: int, hi: int) -> int:
 
 def _csr_reduce(
     values: torch.Tensor,
-    index: Optional[torch.Tensor],
-    weight: Optional[torch.Tensor],
+    index: torch.Tensor | None,
+    weight: torch.Tensor | None,
     indptr: torch.Tensor,
     num_cols: int,
     out_shape: tuple[int, ...],
@@ -210,7 +210,9 @@ def _csr_reduce(
 
 
 @triton_op("fastsim::segment_reduce_triton", mutates_args=())
-def segment_reduce_triton(src: torch.Tensor, indptr: torch.Tensor, reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
+def segment_reduce_triton(
+    src: torch.Tensor, indptr: torch.Tensor, reduce: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reduce `src (E, *F)` over the CSR segments `indptr (N+1,)` (sum, mean, min or max).
 
     Returns:
@@ -234,7 +236,7 @@ def spmm_triton(
     rev_indptr: torch.Tensor,
     rev_dst: torch.Tensor,
     rev_perm: torch.Tensor,
-    weight: Optional[torch.Tensor],
+    weight: torch.Tensor | None,
     x: torch.Tensor,
     reduce: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,8 +272,8 @@ def sddmm_triton(
     """Per-edge values from source features `u (N, F)` and destination features `v (N, F)`.
 
     Returns:
-        `dot`: `out (E,)`, `out[e] = sum_f u[src[e], f] v[i, f]`; `add`/`mul`: `out (E, F)`, `u[src[e]] + v[i]`
-        or `u[src[e]] * v[i]`, for every CSR edge e into node i.
+        For every CSR edge e into node i: `dot` gives `out (E,)`, `out[e] = sum_f u[src[e], f] v[i, f]`;
+        `add` / `mul` give `out (E, F)`, `u[src[e]] + v[i]` / `u[src[e]] * v[i]`.
 
     Raises:
         TypeError: for dtypes other than float32/float64 or `u`, `v` of different dtypes.

@@ -1,24 +1,13 @@
 """Tests for `fastsim.graph.Graph`: CSR layout against brute force, converters, batching, hostile inputs."""
 
 import dataclasses
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-try:
-    from fastsim.graph import Graph
-except Exception:  # the package __init__ may be mid-build; graph.py itself needs only torch and numpy
-    _spec = importlib.util.spec_from_file_location(
-        "fastsim_graph_standalone", Path(__file__).resolve().parents[1] / "fastsim" / "graph.py"
-    )
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = _module  # dataclasses look their module up by name
-    _spec.loader.exec_module(_module)
-    Graph = _module.Graph
+from fastsim.graph import Graph
 
 INDEX_FIELDS = ("indptr", "src", "dst", "perm", "rev_indptr", "rev_dst", "rev_perm", "batch", "ptr")
 
@@ -128,6 +117,22 @@ def test_weight_keeps_gradient() -> None:
     assert torch.equal(weight.grad[g.perm], torch.arange(6.0))
 
 
+def test_to_csr_order_and_back() -> None:
+    edge_index = random_edges(9)
+    values = torch.randn(edge_index.shape[1], 2, dtype=torch.float64, requires_grad=True)
+    g = Graph.from_edge_index(edge_index, edge_attr=values.detach())
+    csr = g.to_csr_order(values)
+    assert torch.equal(csr, g.edge_attr)
+    back = g.to_caller_order(csr)
+    assert torch.equal(back, values)
+    (back * torch.arange(2.0, dtype=torch.float64)).sum().backward()
+    assert torch.equal(values.grad, torch.arange(2.0, dtype=torch.float64).expand_as(values))
+    with pytest.raises(ValueError, match=r"values must have shape \(E, \*\) with E = 49"):
+        g.to_csr_order(torch.ones(48))
+    with pytest.raises(TypeError, match="values must be a torch.Tensor"):
+        g.to_caller_order([1.0])
+
+
 def test_reverse_equals_flipped_graph_and_shares_storage() -> None:
     edge_index = random_edges(2)
     weight, attr = torch.rand(edge_index.shape[1]), torch.rand(edge_index.shape[1], 2)
@@ -206,6 +211,28 @@ def test_from_pyg() -> None:
     for name in INDEX_FIELDS:
         assert torch.equal(getattr(b, name), getattr(ours, name)), name
     assert b.num_graphs == 2 and b.ptr.tolist() == [0, 14, 17]
+
+
+def test_from_pyg_without_torch_geometric(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch_geometric.data", None)  # makes the import fail
+    with pytest.raises(TypeError, match=r"data must be a torch_geometric.data.Data \(torch_geometric is not"):
+        Graph.from_pyg(object())
+
+
+def test_edge_index_subclass_is_stored_as_plain_tensor() -> None:
+    pyg = pytest.importorskip("torch_geometric")
+    edge_index = random_edges(8)
+    g = Graph.from_edge_index(pyg.EdgeIndex(edge_index))
+    assert type(g.src) is torch.Tensor and type(g.perm) is torch.Tensor
+    assert_same_graph(g, Graph.from_edge_index(edge_index))
+
+
+def test_scipy_keeps_duplicates_and_explicit_zeros() -> None:
+    sp = pytest.importorskip("scipy.sparse")
+    coo = sp.coo_matrix(([1.0, 0.0, 2.0, 3.0], ([0, 1, 0, 2], [1, 2, 1, 2])), shape=(4, 4))
+    g = Graph.from_scipy(coo)  # (0, 1) twice, an explicit zero on (1, 2), a self-loop on 2, node 3 isolated
+    assert edge_triples(g) == [(0, 1, 1.0), (0, 1, 2.0), (1, 2, 0.0), (2, 2, 3.0)]
+    assert g.num_nodes == 4 and g.edge_weight.dtype == torch.float64
 
 
 def test_batch_graphs() -> None:

@@ -43,7 +43,7 @@ def _check_float(name: str, t: object, device: torch.device, shape: tuple[int | 
     if t.device != device:
         raise ValueError(f"{name} is on {t.device} but the graph is on {device}")
     if t.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, t.shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        want = str(tuple("*" if s is None else s for s in shape)).replace("'", "")
         raise ValueError(f"{name} must have shape {want}; got {tuple(t.shape)}")
     return t.contiguous()
 
@@ -107,7 +107,8 @@ def spmm(
         graph: the graph (edges j → i; a node aggregates over its incoming edges).
         x: `(N, F)` or `(N,)` node features.
         reduce: "sum", "mean" (sum / in-degree), "min" or "max". Nodes without incoming edges get 0.
-        weight: `(E,)` edge weights in CSR order; defaults to `graph.edge_weight` (unweighted if None).
+        weight: `(E,)` edge weights in CSR order, of the dtype of `x`; defaults to `graph.edge_weight`
+                (cast to the dtype of `x`; unweighted if the graph has none).
 
     Returns:
         `(N, F)` (or `(N,)`) aggregated features. Differentiable in `x` and `weight`.
@@ -117,7 +118,8 @@ def spmm(
     device = graph.indptr.device
     squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
     x = _check_float("x", x.unsqueeze(-1) if squeeze else x, device, (graph.num_nodes, None))
-    weight = graph.edge_weight if weight is None else weight
+    if weight is None and graph.edge_weight is not None:
+        weight = graph.edge_weight.to(x.dtype)  # the graph's own weights follow the features' precision
     if weight is not None:
         weight = _check_float("weight", weight, device, (graph.num_edges,))
         if weight.dtype != x.dtype:

@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+import fastsim
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
+    cuda_ok = torch.cuda.is_available() and fastsim.build_info()["cuda_archs"] != []
+    for item in items:
+        if "cuda" in item.keywords and not cuda_ok:
+            item.add_marker(skip_cuda)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param
+
+
+def random_graph(num_nodes: int, num_edges: int, seed: int = 0, device: str = "cpu", weighted: bool = False):
+    """A random multigraph with self-loops, repeated edges and (usually) isolated nodes."""
+    gen = torch.Generator().manual_seed(seed)
+    if num_nodes == 0:
+        edge_index = torch.empty(2, 0, dtype=torch.long)
+    else:
+        # Use only the first ~2/3 of the nodes so some are isolated; add a self-loop and a duplicate edge.
+        active = max(1, (2 * num_nodes) // 3)
+        edge_index = torch.randint(0, active, (2, num_edges), generator=gen)
+        if num_edges >= 2:
+            edge_index[:, 0] = edge_index[0, 0]
+            edge_index[:, -1] = edge_index[:, 1]
+    weight = torch.rand(edge_index.shape[1], generator=gen, dtype=torch.float64) if weighted else None
+    return fastsim.Graph.from_edge_index(edge_index, num_nodes=num_nodes, edge_weight=weight).to(device)
+
+
+# (num_nodes, num_edges): ordinary, empty graph, nodes without edges, a single node with a self-loop.
+GRAPH_SIZES = [(9, 30), (40, 200), (0, 0), (5, 0), (1, 1)]
