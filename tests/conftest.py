@@ -1,7 +1,13 @@
+import os
+
 import pytest
 import torch
 
-import fastsim
+# Without a GPU, Triton kernels run in the interpreter; this must be set before triton is first imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import fastsim  # noqa: E402
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
