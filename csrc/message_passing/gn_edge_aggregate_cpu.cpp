@@ -150,8 +150,9 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
 
 // One backward sweep over a CSR (the graph's own for grad_p_dst, the transposed one for grad_p_src).
 // For every edge it recomputes z1, h, z2, forms gz2 = gm ⊙ GELU'(z2) and gz1 = (gz2 @ w2) ⊙ GELU'(z1), sums
-// gz1 into the sweep's row (`node_grad[row]`), and, when asked, writes gz1 per edge and accumulates the w2/b2
-// gradients of the chunk into `w2_partial`/`b2_partial` (one slice per chunk).
+// gz1 into the sweep's row (`node_grad[row]`), and, when asked, writes gz1 per edge, accumulates the w2/b2
+// gradients of the chunk into `w2_partial`/`b2_partial` (one slice per chunk), and sums gz1 by source into
+// a per-thread copy of grad_p_src (`src_grad_by_thread`, (threads, N, H)).
 template <typename scalar_t>
 struct BackwardSweep {
   const EdgeInputs<scalar_t>& in;
@@ -163,7 +164,7 @@ struct BackwardSweep {
   // edge_at(p) -> (e, j, i): CSR edge, source and destination of sweep position p.
   template <typename EdgeAt>
   void run(const int64_t* sweep_indptr, int64_t num_rows, EdgeAt edge_at, scalar_t* node_grad, scalar_t* edge_grad,
-           at::Tensor* w2_partial, at::Tensor* b2_partial) const {
+           at::Tensor* w2_partial, at::Tensor* b2_partial, scalar_t* src_grad_by_thread) const {
     const int64_t H = in.H;
     const auto bounds = row_chunks(sweep_indptr, num_rows, 3 * H * O);
     const int64_t num_chunks = int64_t(bounds.size()) - 1;
@@ -174,11 +175,12 @@ struct BackwardSweep {
     const scalar_t* bias = b2.data_ptr<scalar_t>();
     parallel_chunks(bounds, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
       auto opts = w2.options();
-      at::Tensor z1 = at::empty({kTile, H}, opts), h = at::empty({kTile, H}, opts);
+      at::Tensor z1 = at::empty({kTile, H}, opts), h = at::empty({kTile, H}, opts), cdf = at::empty({kTile, H}, opts);
       at::Tensor z2 = at::empty({kTile, O}, opts), g2 = at::empty({kTile, O}, opts);
-      scalar_t *z1p = z1.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>();
+      scalar_t *z1p = z1.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>(), *cdfp = cdf.data_ptr<scalar_t>();
       scalar_t *z2p = z2.data_ptr<scalar_t>(), *g2p = g2.data_ptr<scalar_t>();
-      int64_t row_of[kTile], edge_of[kTile];
+      int64_t row_of[kTile], edge_of[kTile], src_of[kTile];
+      scalar_t* src_grad = src_grad_by_thread ? src_grad_by_thread + at::get_thread_num() * num_rows * H : nullptr;
       int64_t r = row_begin;
       const int64_t end = sweep_indptr[row_end];
       for (int64_t tile = sweep_indptr[row_begin]; tile < end; tile += kTile) {
@@ -188,18 +190,18 @@ struct BackwardSweep {
           const auto [e, j, i] = edge_at(tile + k, r);
           row_of[k] = r;
           edge_of[k] = e;
+          src_of[k] = j;
           in.pre_activation(e, j, i, z1p + k * H);
           const scalar_t* gn = grad_node + i * O;
           for (int64_t o = 0; o < O; ++o) g2p[k * O + o] = gn[o];
           if (grad_edge)
             for (int64_t o = 0; o < O; ++o) g2p[k * O + o] += grad_edge[e * O + o];
         }
-        std::copy(z1p, z1p + t * H, hp);
-        gelu_inplace(hp, t * H);
+        gelu_with_cdf(z1p, hp, cdfp, t * H);
         at::Tensor h_t = h.narrow(0, 0, t), g2_t = g2.narrow(0, 0, t), z2_t = z2.narrow(0, 0, t);
         at::cpu::mm_out(z2_t, h_t, w2t);
         add_bias(z2p, bias, t, O);
-        gelu_backward_inplace(z2p, g2p, t * O);  // g2 = gz2
+        gelu_backward_inplace(z2p, static_cast<scalar_t*>(nullptr), g2p, t * O);  // g2 = gz2
         if (w2_partial) {
           at::Tensor w2_c = (*w2_partial)[chunk];
           at::cpu::addmm_out(w2_c, w2_c, g2_t.t(), h_t);
@@ -208,11 +210,15 @@ struct BackwardSweep {
             for (int64_t o = 0; o < O; ++o) b2_c[o] += g2p[k * O + o];
         }
         at::cpu::mm_out(h_t, g2_t, w2);          // h = gz2 @ w2
-        gelu_backward_inplace(z1p, hp, t * H);  // h = gz1
+        gelu_backward_inplace(z1p, cdfp, hp, t * H);  // h = gz1
         for (int64_t k = 0; k < t; ++k) {
           scalar_t* __restrict acc = node_grad + row_of[k] * H;
           for (int64_t c = 0; c < H; ++c) acc[c] += hp[k * H + c];
           if (edge_grad) std::copy(hp + k * H, hp + (k + 1) * H, edge_grad + edge_of[k] * H);
+          if (src_grad) {  // this thread's private copy: no other thread writes it
+            scalar_t* __restrict acc_src = src_grad + src_of[k] * H;
+            for (int64_t c = 0; c < H; ++c) acc_src[c] += hp[k * H + c];
+          }
         }
       }
     });
@@ -250,13 +256,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_a
                                         grad_edge ? grad_edge->data_ptr<scalar_t>() : nullptr, O};
     struct EdgeRef { int64_t e, j, i; };
     at::Tensor w2_partial, b2_partial;
+    // grad_p_src needs gz1 summed by source. When a per-thread (N, H) copy of it costs less than a quarter of an
+    // (E, H) tensor, the destination sweep accumulates it privately per thread; otherwise a second sweep over the
+    // transposed CSR recomputes the edge MLP, keeping memory at O(N·H). Both are deterministic.
+    const int64_t threads = at::get_num_threads();
+    const bool by_thread = threads * N * 4 <= E;
+    at::Tensor src_by_thread = by_thread ? at::zeros({threads, N, H}, p_src.options()) : at::Tensor();
     // Destination-sorted sweep: the row is the destination i, edge position p is the CSR edge itself.
     sweep.run(ip, N, [&](int64_t p, int64_t row) { return EdgeRef{p, col[p], row}; },
               grad_p_dst.data_ptr<scalar_t>(), need_edge_grad ? grad_edge_term.data_ptr<scalar_t>() : nullptr,
-              &w2_partial, &b2_partial);
-    // Source-sorted sweep: the row is the source j; rev_perm/rev_dst give the CSR edge and its destination.
-    sweep.run(rip, N, [&](int64_t p, int64_t row) { return EdgeRef{rperm[p], row, rdst[p]}; },
-              grad_p_src.data_ptr<scalar_t>(), nullptr, nullptr, nullptr);
+              &w2_partial, &b2_partial, by_thread ? src_by_thread.data_ptr<scalar_t>() : nullptr);
+    if (by_thread) {
+      grad_p_src.copy_(src_by_thread.sum(0));
+    } else {
+      // Source-sorted sweep: the row is the source j; rev_perm/rev_dst give the CSR edge and its destination.
+      sweep.run(rip, N, [&](int64_t p, int64_t row) { return EdgeRef{rperm[p], row, rdst[p]}; },
+                grad_p_src.data_ptr<scalar_t>(), nullptr, nullptr, nullptr, nullptr);
+    }
     // Chunk partials summed in chunk order: deterministic for a given thread count.
     grad_w2.copy_(w2_partial.sum(0));
     grad_b2.copy_(b2_partial.sum(0));
