@@ -28,6 +28,10 @@ TORCH_LIBRARY(fastsim, m) {
       "Tensor rev_perm, Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
       "Tensor w2, Tensor b2, Tensor grad_node, Tensor? grad_edge, bool need_edge_grad) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def("rk_stage(Tensor y, Tensor dt, Tensor[] ks, float[] coeffs) -> Tensor");
+  m.def(
+      "rk_error_norm(Tensor y0, Tensor y1, Tensor dt, Tensor[] ks, float[] b_err, float[] b_err_aux, "
+      "float rtol, float atol) -> Tensor");
 }
 
 namespace py = pybind11;

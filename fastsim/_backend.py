@@ -30,6 +30,8 @@ CUDA_PREFERRED: dict[str, str] = {
     "sddmm": "cpp",
     "gn_edge_aggregate": "cpp",
     "gn_edge_aggregate_backward": "cpp",
+    "rk_stage": "cpp",
+    "rk_error_norm": "cpp",
 }
 
 _backend: str = "auto"
@@ -58,18 +60,19 @@ _triton_registered = False
 
 
 def triton_kernels():
-    """The module of Triton kernels, or None when triton is not installed (imported on first use)."""
+    """The Triton kernel modules (registering fastsim::<op>_triton), or None without triton (imported on first use)."""
     global _triton_registered
     try:
-        module = importlib.import_module("fastsim.kernels.message_passing")
+        modules = [importlib.import_module(f"fastsim.kernels.{name}") for name in ("message_passing", "rk")]
     except ImportError:
         return None
     if not _triton_registered:
-        from fastsim.ops import message_passing_grad
+        from fastsim.ops import message_passing_grad, rk
 
         message_passing_grad.register("_triton")
+        rk.register("_triton")
         _triton_registered = True
-    return module
+    return modules
 
 
 def op(name: str, device: torch.device):

@@ -9,6 +9,7 @@ from fastsim.ops.message_passing import (
     segment_reduce,
     spmm,
 )
+from fastsim.ops.rk import rk_error_norm, rk_stage
 
 __all__ = [
     "EDGE_OPS",
@@ -17,5 +18,7 @@ __all__ = [
     "gn_edge_aggregate",
     "sddmm",
     "segment_reduce",
+    "rk_error_norm",
+    "rk_stage",
     "spmm",
 ]
