@@ -131,7 +131,8 @@ __device__ __forceinline__ void csr_row_reduce(const LaneGroup& g, int64_t row, 
         for (int u = 0; u < kUnroll; ++u) {
           if (k0 + u < n) {  // group-uniform, so the shuffles below see the whole group
             const int64_t j = __shfl_sync(g.mask, my_j, k0 + u, g.lanes);
-            w[u] = __shfl_sync(g.mask, my_w, k0 + u, g.lanes);  // 1 without weight (unconditional: a conditional shuffle made ptxas spill)
+            // my_w is 1 without weight; shuffled unconditionally (a conditional shuffle made ptxas spill)
+            w[u] = __shfl_sync(g.mask, my_w, k0 + u, g.lanes);
             if (active) v[u] = *reinterpret_cast<const V*>(x + j * F + f);  // j * F in int64
           }
         }

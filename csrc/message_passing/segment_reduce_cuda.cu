@@ -21,10 +21,11 @@ namespace {
 
 using cuda::kThreads;
 
+// No __launch_bounds__: with it ptxas capped the row kernels at 64 registers and spilled the float64 min/max paths.
 template <typename scalar_t, Reduce R, int VEC>
-__global__ void __launch_bounds__(kThreads)
-    segment_reduce_kernel(const scalar_t* __restrict__ src, const int64_t* __restrict__ indptr,
-                          scalar_t* __restrict__ out, int64_t* __restrict__ arg, int64_t N, int64_t F, int lanes_log2) {
+__global__ void segment_reduce_kernel(const scalar_t* __restrict__ src, const int64_t* __restrict__ indptr,
+                                      scalar_t* __restrict__ out, int64_t* __restrict__ arg, int64_t N, int64_t F,
+                                      int lanes_log2) {
   const cuda::LaneGroup g = cuda::lane_group(1 << lanes_log2);
   // Groups are whole within a block (lanes divides 32 and blockDim), so a group's lanes share `row` and leave
   // together.
@@ -39,9 +40,11 @@ void launch(const at::Tensor& src, const at::Tensor& indptr, at::Tensor& out, at
             int64_t F) {
   const int lanes = cuda::lanes_for(cuda::ceil_div(F, VEC));
   const int64_t blocks = cuda::ceil_div(N * lanes, kThreads);
-  segment_reduce_kernel<scalar_t, R, VEC><<<static_cast<unsigned>(blocks), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  segment_reduce_kernel<scalar_t, R, VEC><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
       src.const_data_ptr<scalar_t>(), indptr.const_data_ptr<int64_t>(), out.mutable_data_ptr<scalar_t>(),
-      has_arg(R) ? arg.mutable_data_ptr<int64_t>() : nullptr, N, F, cuda::log2_exact(lanes));
+      has_arg(R) ? arg.mutable_data_ptr<int64_t>() : nullptr, N, F,
+      cuda::log2_exact(lanes));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -62,7 +65,8 @@ std::tuple<at::Tensor, at::Tensor> segment_reduce_cuda(const at::Tensor& src, co
   sizes[0] = N;
 
   at::Tensor out = at::empty(sizes, src.options());
-  at::Tensor arg = has_arg(r) ? at::empty(sizes, src.options().dtype(at::kLong)) : at::empty({0}, src.options().dtype(at::kLong));
+  const auto long_opts = src.options().dtype(at::kLong);
+  at::Tensor arg = has_arg(r) ? at::empty(sizes, long_opts) : at::empty({0}, long_opts);
   if (N == 0 || F == 0) return {out, arg};  // nothing to write; a zero-sized grid is a launch error
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "segment_reduce_cuda", [&] {

@@ -22,11 +22,12 @@ namespace {
 
 using cuda::kThreads;
 
+// No __launch_bounds__: with it ptxas capped the row kernels at 64 registers and spilled the float64 min/max paths.
 template <typename scalar_t, Reduce R, int VEC>
-__global__ void __launch_bounds__(kThreads)
-    spmm_kernel(const int64_t* __restrict__ indptr, const int64_t* __restrict__ src,
-                const scalar_t* __restrict__ weight, const scalar_t* __restrict__ x, scalar_t* __restrict__ out,
-                int64_t* __restrict__ arg, int64_t N, int64_t F, int lanes_log2) {
+__global__ void spmm_kernel(const int64_t* __restrict__ indptr, const int64_t* __restrict__ src,
+                            const scalar_t* __restrict__ weight, const scalar_t* __restrict__ x,
+                            scalar_t* __restrict__ out, int64_t* __restrict__ arg, int64_t N, int64_t F,
+                            int lanes_log2) {
   const cuda::LaneGroup g = cuda::lane_group(1 << lanes_log2);
   // Groups are whole within a block (lanes divides 32), so a group's lanes share `row` and leave together.
   // (a shift, not a 64-bit division, which is a slow subroutine call on the GPU)
@@ -42,7 +43,8 @@ void launch(const at::Tensor& indptr, const at::Tensor& src, const scalar_t* wei
   const int64_t blocks = cuda::ceil_div(N * lanes, kThreads);
   spmm_kernel<scalar_t, R, VEC><<<static_cast<unsigned>(blocks), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
       indptr.const_data_ptr<int64_t>(), src.const_data_ptr<int64_t>(), weight, x.const_data_ptr<scalar_t>(),
-      out.mutable_data_ptr<scalar_t>(), has_arg(R) ? arg.mutable_data_ptr<int64_t>() : nullptr, N, F, cuda::log2_exact(lanes));
+      out.mutable_data_ptr<scalar_t>(), has_arg(R) ? arg.mutable_data_ptr<int64_t>() : nullptr, N, F,
+      cuda::log2_exact(lanes));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
