@@ -32,6 +32,10 @@ TORCH_LIBRARY(fastsim, m) {
   m.def(
       "rk_error_norm(Tensor y0, Tensor y1, Tensor dt, Tensor[] ks, float[] b_err, float[] b_err_aux, "
       "float rtol, float atol) -> Tensor");
+  m.def(
+      "ensemble_dopri5(Tensor ptr, Tensor indptr, Tensor src, Tensor? node_coeff, Tensor? edge_coeff, "
+      "Tensor? graph_coeff, Tensor y0, Tensor t_eval, str system, float rtol, float atol, float first_step, "
+      "int max_steps) -> (Tensor, Tensor, Tensor)");
 }
 
 namespace py = pybind11;

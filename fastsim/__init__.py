@@ -3,9 +3,9 @@
 import torch  # noqa: F401  (the extension links libtorch: torch must be loaded first)
 
 from fastsim import ops
-from fastsim._backend import build_info, get_backend, set_backend
+from fastsim._backend import _C, build_info, get_backend, set_backend
 from fastsim.graph import Graph
 
-__version__ = build_info()["version"]
+__version__: str = _C.__version__
 
 __all__ = ["Graph", "build_info", "get_backend", "ops", "set_backend", "__version__"]

@@ -3,7 +3,7 @@
 Each op is registered as ``torch.ops.fastsim.<name>_triton`` with `torch.library.triton_op`, with the schema
 and semantics of docs/ops.md; autograd and backend choice live in `fastsim.ops`. Destination rows own their
 outputs, so no kernel here needs atomics and every result is deterministic. Importing this module also
-registers the fused graph-network edge ops of `gn_edge`. It imports only torch and triton.
+registers the fused graph-network edge ops of `gn_edge` and `gn_edge_backward`. Imports only torch, triton.
 """
 
 import math
@@ -13,7 +13,8 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .gn_edge import gn_edge_aggregate_backward_triton, gn_edge_aggregate_triton
+from .gn_edge import gn_edge_aggregate_triton, interpreted_fake
+from .gn_edge_backward import gn_edge_aggregate_backward_triton
 
 __all__ = [
     "gn_edge_aggregate_backward_triton",
@@ -184,11 +185,12 @@ def _csr_reduce(
     out = values.new_empty(out_shape)
     minmax = reduce in ("min", "max")
     arg = torch.empty(out_shape if minmax else (0,), dtype=torch.long, device=values.device)
-    if out.numel() == 0:
+    if out.numel() == 0 or interpreted_fake(out):
         return out, arg
     num_edges = index.numel() if index is not None else values.shape[0]
-    block_e = _pow2_between(math.ceil(num_edges / num_rows), 4, 32)  # ~ the mean degree
     block_f = _pow2_between(num_cols, 1, 128)
+    # ~ the mean degree, with the (BLOCK_E, BLOCK_F) running state <= 2048 elements (no register spills)
+    block_e = _pow2_between(math.ceil(num_edges / num_rows), 4, min(32, 2048 // block_f))
     grid = (triton.cdiv(num_rows, _ROWS_PER_PROGRAM), triton.cdiv(num_cols, block_f))
     wrap_triton(_csr_reduce_kernel)[grid](
         values,
@@ -286,7 +288,7 @@ def sddmm_triton(
         raise ValueError(f"op must be one of {tuple(_SDDMM_CODES)}; got {op!r}")
     num_rows, num_edges, num_cols = indptr.numel() - 1, src.numel(), u.shape[1]
     out = u.new_empty((num_edges,) if op == "dot" else (num_edges, num_cols))
-    if num_edges == 0:
+    if num_edges == 0 or interpreted_fake(out):
         return out
     if num_cols == 0:
         return out.zero_()
@@ -303,6 +305,6 @@ def sddmm_triton(
         num_cols,
         OP=_SDDMM_CODES[op],
         BLOCK_E=block_e,
-        BLOCK_F=_pow2_between(num_cols, 1, 64),
+        BLOCK_F=_pow2_between(num_cols, 1, 32),
     )
     return out

@@ -35,6 +35,13 @@ struct Reducer {
     }
   }
 
+  // The extreme value alone (no position), branch-free so that CPU loops over features vectorise; the
+  // position is found afterwards as the first element equal to the result (see reduce_rows_cpu.h).
+  static C10_HOST_DEVICE inline acc_t fold(acc_t acc, acc_t v) {
+    const bool better = (R == Reduce::Max) ? (v > acc) : (v < acc);
+    return (acc == acc && (v != v || better)) ? v : acc;
+  }
+
   static C10_HOST_DEVICE inline acc_t finish(acc_t acc, int64_t count) {
     if (count == 0) return acc_t(0);
     if constexpr (R == Reduce::Mean) return acc / static_cast<acc_t>(count);

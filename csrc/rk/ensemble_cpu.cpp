@@ -1,0 +1,308 @@
+// Fused ensemble Dormand-Prince 5(4) integrator on the CPU (docs/ops.md, "ensemble_dopri5").
+//
+// A batched block-diagonal graph holds B independent trajectories; each one's whole adaptive loop (FSAL stages,
+// error norm, PI step-size control, dense output at the output times) runs here as one OpenMP task, with
+// `schedule(dynamic)` because trajectories differ in size and in the number of steps they need. A trajectory
+// lives in a per-thread workspace (the state, the 7 stages, two stage-state buffers, per-node sin/cos), small
+// enough to stay in L1/L2 for graphs of a few hundred nodes, and never touches another trajectory's memory.
+//
+// One pass over the nodes per stage: evaluating k_s at node i needs the stage state Y_s of i's neighbours, but the
+// next stage state Y_{s+1}[i] = y[i] + h Σ_{j≤s} a_{s+1,j} k_j[i] needs only node i, so it is written in the same
+// pass into the other of two ping-pong buffers (the last pass accumulates the error norm instead).
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+#include "rk/ensemble_args.h"
+#include "rk/ensemble_systems.h"
+
+namespace fastsim {
+namespace {
+
+using namespace ensemble;
+
+// Elements of one thread's workspace for trajectories of at most `n` state values and `nb` nodes.
+int64_t workspace_size(int64_t n, int64_t nb) { return (kStages + 3) * n + 2 * kMaxAux * nb; }
+
+template <typename scalar_t, typename Sys>
+class Trajectory {
+ public:
+  Trajectory(const Sys& sys, int64_t b, int64_t n0, int64_t nb, scalar_t* work, double rtol, double atol)
+      : sys_(sys), b_(b), n0_(n0), nb_(nb), n_(nb * sys.dim()), rtol_(rtol), atol_(atol) {
+    y_ = work;
+    for (int s = 0; s < kStages; ++s) k_[s] = work + (1 + s) * n_;
+    Y_[0] = work + (kStages + 1) * n_;
+    Y_[1] = work + (kStages + 2) * n_;
+    aux_[0] = work + (kStages + 3) * n_;
+    aux_[1] = aux_[0] + kMaxAux * nb_;
+  }
+
+  // Integrates from t_eval[0] to t_eval[T-1], writing y(t_eval[p]) to out + p·out_stride (n values each).
+  void solve(const scalar_t* y0, const double* t_eval, int64_t T, scalar_t* out, int64_t out_stride,
+             double first_step, int64_t max_steps, int64_t* stats, double* t_final) {
+    StepControl ctl;
+    ctl.t = t_eval[0];
+    ctl.t_end = t_eval[T - 1];
+    ctl.max_steps = max_steps;
+    std::copy(y0, y0 + n_, y_);
+    std::copy(y0, y0 + n_, out);  // t_eval[0] is the initial time
+    int64_t p = 1;
+    if (T == 1 || n_ == 0) {
+      ctl.status = kOk;
+      ctl.t = ctl.t_end;
+      if (n_ == 0) p = T;
+    } else {
+      prepare(y_, aux_[0], sums_[0]);
+      evaluate(y_, aux_[0], sums_[0], k_[0]);
+      ctl.nfev = 1;
+      double poison = 0;  // x·0 is NaN for non-finite x
+      for (int64_t idx = 0; idx < n_; ++idx) poison += double(y_[idx]) * 0.0 + double(k_[0][idx]) * 0.0;
+      if (poison != 0.0 || poison != poison) {
+        ctl.status = kNonFinite;
+      } else if (first_step > 0) {
+        ctl.h = first_step;
+      } else {
+        ctl.h = initial_step(ctl.t_end - ctl.t);
+        ctl.nfev += 1;
+      }
+    }
+    while (ctl.status == kRunning) {
+      double h_step, t_new;
+      ctl.propose(h_step, t_new);
+      const double t_old = ctl.t;
+      const scalar_t hs = scalar_t(h_step);
+      first_stage(hs);
+      stage<1>(hs);
+      stage<2>(hs);
+      stage<3>(hs);
+      stage<4>(hs);
+      stage<5>(hs);
+      bool finite;
+      const double err = last_stage(h_step, finite);
+      if (!ctl.decide(h_step, t_new, err, finite)) continue;
+      // Accepted: output times in (t_old, t_new] from the dense output of this step, then y ← y_new (FSAL).
+      for (; p < T && t_eval[p] <= t_new; ++p) dense_output(t_eval[p], t_old, t_new, h_step, out + p * out_stride);
+      std::swap(y_, Y_[1]);
+      std::swap(k_[0], k_[kStages - 1]);
+    }
+    for (; p < T; ++p) std::fill(out + p * out_stride, out + p * out_stride + n_, std::numeric_limits<scalar_t>::quiet_NaN());
+    stats[kStatNfev] = ctl.nfev;
+    stats[kStatAccepted] = ctl.accepted;
+    stats[kStatRejected] = ctl.rejected;
+    stats[kStatStatus] = ctl.status;
+    *t_final = ctl.t;
+  }
+
+ private:
+  // State values per node: a compile-time constant except for heat with F fields.
+  int64_t dim() const { return sys_.dim(); }
+
+  // Per-node auxiliary values (sin/cos) of a state and, where the system asks, their sums.
+  void prepare(const scalar_t* y, scalar_t* aux, double* sums) const {
+    if constexpr (Sys::kAux > 0) {
+      double s0 = 0, s1 = 0;
+      for (int64_t i = 0; i < nb_; ++i) {
+        sys_.aux(y + i * dim(), aux + i * Sys::kAux);
+        if constexpr (Sys::kSumAux) {
+          s0 += double(aux[i * Sys::kAux]);
+          s1 += double(aux[i * Sys::kAux + 1]);
+        }
+      }
+      sums[0] = s0;
+      sums[1] = s1;
+    }
+  }
+
+  void evaluate(const scalar_t* y, const scalar_t* aux, const double* sums, scalar_t* dy) const {
+    for (int64_t i = 0; i < nb_; ++i) sys_.rhs(b_, n0_, i, y, aux, sums, dy + i * dim());
+  }
+
+  // Y_1 = y + h a_10 k_0 (into Y_[0]) and its auxiliary values.
+  void first_stage(scalar_t hs) {
+    const scalar_t a10 = scalar_t(dp5_a(1, 0));
+    for (int64_t idx = 0; idx < n_; ++idx) Y_[0][idx] = y_[idx] + hs * (a10 * k_[0][idx]);
+    prepare(Y_[0], aux_[0], sums_[0]);
+  }
+
+  // k_S = f(Y_S) with Y_S in Y_[(S-1)&1]; in the same pass Y_{S+1} into Y_[S&1] (reads of Y_S and writes of
+  // Y_{S+1} never alias), with its auxiliary values and their sums.
+  template <int S>
+  void stage(scalar_t hs) {
+    const scalar_t* ycur = Y_[(S - 1) & 1];
+    const scalar_t* acur = aux_[(S - 1) & 1];
+    const double* scur = sums_[(S - 1) & 1];
+    scalar_t* ynext = Y_[S & 1];
+    scalar_t* anext = aux_[S & 1];
+    double s0 = 0, s1 = 0;
+    for (int64_t i = 0; i < nb_; ++i) {
+      sys_.rhs(b_, n0_, i, ycur, acur, scur, k_[S] + i * dim());
+      for (int64_t idx = i * dim(); idx < (i + 1) * dim(); ++idx) {
+        scalar_t acc = scalar_t(dp5_a(S + 1, 0)) * k_[0][idx];
+        for (int j = 1; j <= S; ++j) {
+          if (dp5_a(S + 1, j) != 0.0) acc += scalar_t(dp5_a(S + 1, j)) * k_[j][idx];
+        }
+        ynext[idx] = y_[idx] + hs * acc;
+      }
+      if constexpr (Sys::kAux > 0) {
+        sys_.aux(ynext + i * dim(), anext + i * Sys::kAux);
+        if constexpr (Sys::kSumAux) {
+          s0 += double(anext[i * Sys::kAux]);
+          s1 += double(anext[i * Sys::kAux + 1]);
+        }
+      }
+    }
+    sums_[S & 1][0] = s0;
+    sums_[S & 1][1] = s1;
+  }
+
+  // k_6 = f(y_new) (y_new = Y_6 in Y_[1]) and the error norm |h| · RMS_i(Σ_j e_j k_j[i] / sc_i),
+  // sc = atol + rtol · max(|y|, |y_new|); `finite` is false when y_new, k_6 or the norm is not finite.
+  double last_stage(double h_step, bool& finite) {
+    const scalar_t* ynew = Y_[1];
+    double sum = 0, poison = 0;
+    for (int64_t i = 0; i < nb_; ++i) {
+      sys_.rhs(b_, n0_, i, ynew, aux_[1], sums_[1], k_[6] + i * dim());
+      for (int64_t idx = i * dim(); idx < (i + 1) * dim(); ++idx) {
+        double e = 0;
+        for (int j = 0; j < kStages; ++j) {
+          if (dp5_e(j) != 0.0) e += dp5_e(j) * double(k_[j][idx]);
+        }
+        const double scale = atol_ + rtol_ * std::max(std::abs(double(y_[idx])), std::abs(double(ynew[idx])));
+        sum += (e / scale) * (e / scale);
+        poison += double(ynew[idx]) * 0.0 + double(k_[6][idx]) * 0.0;
+      }
+    }
+    const double err = std::abs(h_step) * std::sqrt(sum / double(n_));
+    finite = poison == 0.0 && is_finite(err);
+    return err;
+  }
+
+  // y(tq) for tq in (t_old, t_new] from the step's quartic continuous extension (exactly y_new at t_new).
+  void dense_output(double tq, double t_old, double t_new, double h_step, scalar_t* out) const {
+    if (tq == t_new) {
+      std::copy(Y_[1], Y_[1] + n_, out);
+      return;
+    }
+    double w[kStages];
+    dp5_dense_weights((tq - t_old) / h_step, h_step, w);
+    scalar_t ws[kStages];
+    for (int j = 0; j < kStages; ++j) ws[j] = scalar_t(w[j]);
+    for (int64_t idx = 0; idx < n_; ++idx) {
+      scalar_t acc = y_[idx];
+      for (int j = 0; j < kStages; ++j) {
+        if (j != 1) acc += ws[j] * k_[j][idx];  // b_1(θ) ≡ 0
+      }
+      out[idx] = acc;
+    }
+  }
+
+  // Hairer's first step (StepControl helpers); the trial state and its derivative use Y_[0] and k_[1].
+  double initial_step(double interval) {
+    double d0 = 0, d1 = 0;
+    for (int64_t idx = 0; idx < n_; ++idx) {
+      const double scale = atol_ + rtol_ * std::abs(double(y_[idx]));
+      d0 += (double(y_[idx]) / scale) * (double(y_[idx]) / scale);
+      d1 += (double(k_[0][idx]) / scale) * (double(k_[0][idx]) / scale);
+    }
+    d0 = std::sqrt(d0 / double(n_));
+    d1 = std::sqrt(d1 / double(n_));
+    const double h0 = first_step_h0(d0, d1, interval);
+    const scalar_t h0s = scalar_t(h0);
+    for (int64_t idx = 0; idx < n_; ++idx) Y_[0][idx] = y_[idx] + h0s * k_[0][idx];
+    prepare(Y_[0], aux_[0], sums_[0]);
+    evaluate(Y_[0], aux_[0], sums_[0], k_[1]);
+    double d2 = 0;
+    for (int64_t idx = 0; idx < n_; ++idx) {
+      const double scale = atol_ + rtol_ * std::abs(double(y_[idx]));
+      const double diff = (double(k_[1][idx]) - double(k_[0][idx])) / scale;
+      d2 += diff * diff;
+    }
+    d2 = std::sqrt(d2 / double(n_)) / h0;
+    return first_step_h(h0, d1, d2, interval);
+  }
+
+  const Sys& sys_;
+  const int64_t b_, n0_, nb_, n_;
+  const double rtol_, atol_;
+  scalar_t* y_;
+  scalar_t* k_[kStages];
+  scalar_t* Y_[2];
+  scalar_t* aux_[2];
+  double sums_[2][2] = {{0, 0}, {0, 0}};
+};
+
+// Runs every trajectory of `a` with the right-hand side `sys`, one OpenMP task per trajectory.
+template <typename scalar_t, typename Sys>
+void solve_all(const EnsembleArgs& a, const Sys& sys, at::Tensor& ys, at::Tensor& stats, at::Tensor& t_final) {
+  const int64_t* p = a.ptr.data_ptr<int64_t>();
+  int64_t max_nb = 0;
+  for (int64_t b = 0; b < a.B; ++b) max_nb = std::max(max_nb, p[b + 1] - p[b]);
+  const int64_t ws = std::max<int64_t>(workspace_size(max_nb * a.dim, max_nb), 1);
+  // Nested inside another parallel region (e.g. an at::parallel_for) the loop runs on the calling thread.
+  const int num_threads =
+      at::in_parallel_region() ? 1 : int(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), a.B)));
+  // One workspace per thread, allocated before the parallel region (nothing in the region may throw).
+  at::Tensor work = at::empty({num_threads, ws}, a.y0.options());
+  scalar_t* work_base = work.data_ptr<scalar_t>();
+  const scalar_t* y0 = a.y0.data_ptr<scalar_t>();
+  const double* t_eval = a.t_eval.data_ptr<double>();
+  scalar_t* out = ys.data_ptr<scalar_t>();
+  int64_t* st = stats.data_ptr<int64_t>();
+  double* tf = t_final.data_ptr<double>();
+  const int64_t row = a.N * a.dim, B = a.B, T = a.T, t_stride = a.t_stride, dim = a.dim, max_steps = a.max_steps;
+  const double rtol = a.rtol, atol = a.atol, first_step = a.first_step;
+  // Trajectory b writes only its own columns [n0·dim, (n0+nb)·dim) of every output row, its row of stats and
+  // t_final[b], and works in the workspace of the thread running it: no two tasks share a written address.
+#pragma omp parallel num_threads(num_threads) if (num_threads > 1)
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    scalar_t* mine = work_base + tid * ws;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t n0 = p[b], nb = p[b + 1] - p[b];
+      Trajectory<scalar_t, Sys> traj(sys, b, n0, nb, mine, rtol, atol);
+      traj.solve(y0 + n0 * dim, t_eval + b * t_stride, T, out + n0 * dim, row, first_step, max_steps,
+                 st + b * kNumStats, tf + b);
+    }
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ensemble_dopri5_cpu(
+    const at::Tensor& ptr, const at::Tensor& indptr, const at::Tensor& src, const std::optional<at::Tensor>& node_coeff,
+    const std::optional<at::Tensor>& edge_coeff, const std::optional<at::Tensor>& graph_coeff, const at::Tensor& y0,
+    const at::Tensor& t_eval, c10::string_view system, double rtol, double atol, double first_step,
+    int64_t max_steps) {
+  const EnsembleArgs a = check_ensemble_args(ptr, indptr, src, node_coeff, edge_coeff, graph_coeff, y0, t_eval, system,
+                                             rtol, atol, first_step, max_steps);
+  check_graph_structure_cpu(a);
+  at::Tensor ys, stats, t_final;
+  std::tie(ys, stats, t_final) = allocate_outputs(a);
+  AT_DISPATCH_FLOATING_TYPES(a.y0.scalar_type(), "ensemble_dopri5_cpu", [&] {
+    with_system<scalar_t>(a, [&](const auto& sys) {
+      solve_all<scalar_t, std::decay_t<decltype(sys)>>(a, sys, ys, stats, t_final);
+    });
+  });
+  return {ys, stats, t_final};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastsim, CPU, m) { m.impl("ensemble_dopri5", &ensemble_dopri5_cpu); }
+
+}  // namespace fastsim
