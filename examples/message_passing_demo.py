@@ -35,15 +35,19 @@ def main() -> None:
     total_before = temperature.sum().item()
     for _ in range(50):
         temperature = temperature + dt * (fastsim.ops.spmm(graph, temperature) - degree * temperature)
-    print(f"heat: 50 Euler steps, max temperature {temperature.max():.4f}, heat {total_before:.1f} -> "
-          f"{temperature.sum():.1f} (directed graph: heat is not conserved exactly)")
+    print(
+        f"heat: 50 Euler steps, max temperature {temperature.max():.4f}, heat {total_before:.1f} -> "
+        f"{temperature.sum():.1f} (directed graph: heat is not conserved exactly)"
+    )
 
     # SpMM against the scatter path that most GNN code uses.
     x = torch.randn(num_nodes, features)
     ours, t_ours = timed(lambda: fastsim.ops.spmm(graph, x))
     theirs, t_theirs = timed(lambda: torch.zeros_like(x).index_add_(0, edge_index[1], x[edge_index[0]]))
-    print(f"spmm sum F={features}: fastsim {t_ours:.2f} ms, index_add_ {t_theirs:.2f} ms "
-          f"({t_theirs / t_ours:.1f}x), max difference {(ours - theirs).abs().max():.2e}")
+    print(
+        f"spmm sum F={features}: fastsim {t_ours:.2f} ms, index_add_ {t_theirs:.2f} ms "
+        f"({t_theirs / t_ours:.1f}x), max difference {(ours - theirs).abs().max():.2e}"
+    )
 
     # One fused graph-network edge step (NGS φ_e + sum aggregation), forward and backward.
     block = EdgeBlock(node_dim=features, edge_dim=0, glob_dim=0, hidden_dim=64, out_dim=features)

@@ -84,7 +84,9 @@ def op(name: str, device: torch.device):
         triton_kernels()  # registers fastsim::<name>_triton
         return getattr(torch.ops.fastsim, name + "_triton").default
     if device.type == "cuda" and not _C.with_cuda:
-        raise RuntimeError("this fastsim build has no CUDA kernels; reinstall it where torch has CUDA and nvcc exists")
+        raise RuntimeError(
+            "this fastsim build has no CUDA kernels; reinstall it where torch has CUDA and nvcc exists"
+        )
     return getattr(torch.ops.fastsim, name).default
 
 

@@ -25,8 +25,28 @@ def _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_ptr, offs, mask
 
 
 @triton.jit
-def _rk_stage_kernel(y_ptr, dt_ptr, out_ptr, c_ptr, k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, total, n,
-                     NUM_STAGES: tl.constexpr, BLOCK: tl.constexpr):
+def _rk_stage_kernel(
+    y_ptr,
+    dt_ptr,
+    out_ptr,
+    c_ptr,
+    k0,
+    k1,
+    k2,
+    k3,
+    k4,
+    k5,
+    k6,
+    k7,
+    k8,
+    k9,
+    k10,
+    k11,
+    total,
+    n,
+    NUM_STAGES: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """out = y + dt[row] · Σ_s c_s k_s over a block of the flattened (B, N) state."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
@@ -37,9 +57,32 @@ def _rk_stage_kernel(y_ptr, dt_ptr, out_ptr, c_ptr, k0, k1, k2, k3, k4, k5, k6, 
 
 
 @triton.jit
-def _rk_error_norm_kernel(y0_ptr, y1_ptr, dt_ptr, out_ptr, c_ptr, c_aux_ptr, k0, k1, k2, k3, k4, k5, k6, k7, k8,
-                          k9, k10, k11, n, rtol, atol, NUM_STAGES: tl.constexpr, NUM_AUX: tl.constexpr,
-                          BLOCK: tl.constexpr):
+def _rk_error_norm_kernel(
+    y0_ptr,
+    y1_ptr,
+    dt_ptr,
+    out_ptr,
+    c_ptr,
+    c_aux_ptr,
+    k0,
+    k1,
+    k2,
+    k3,
+    k4,
+    k5,
+    k6,
+    k7,
+    k8,
+    k9,
+    k10,
+    k11,
+    n,
+    rtol,
+    atol,
+    NUM_STAGES: tl.constexpr,
+    NUM_AUX: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """One program per trajectory: the weighted RMS (or DOP853 combined) error norm of its row."""
     row = tl.program_id(0).to(tl.int64)
     sum5 = tl.zeros((BLOCK,), dtype=tl.float64)
@@ -54,7 +97,10 @@ def _rk_error_norm_kernel(y0_ptr, y1_ptr, dt_ptr, out_ptr, c_ptr, c_aux_ptr, k0,
         e5 = _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_ptr, offs, mask, NUM_STAGES) / scale
         sum5 += tl.where(mask, e5 * e5, 0.0)
         if NUM_AUX > 0:
-            e3 = _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_aux_ptr, offs, mask, NUM_AUX) / scale
+            e3 = (
+                _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_aux_ptr, offs, mask, NUM_AUX)
+                / scale
+            )
             sum3 += tl.where(mask, e3 * e3, 0.0)
     s5 = tl.sum(sum5, axis=0)
     s3 = tl.sum(sum3, axis=0)
@@ -79,7 +125,9 @@ def _coeffs(values: list[float], device: torch.device) -> torch.Tensor:
 
 
 @triton_op("fastsim::rk_stage_triton", mutates_args=())
-def rk_stage_triton(y: torch.Tensor, dt: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float]) -> torch.Tensor:
+def rk_stage_triton(
+    y: torch.Tensor, dt: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float]
+) -> torch.Tensor:
     """`y + dt[:, None] · Σ_s coeffs[s] · ks[s]` for `y (B, N)`, `dt (B,)`."""
     out = torch.empty_like(y)
     total = y.numel()
@@ -112,7 +160,18 @@ def rk_error_norm_triton(
     used = max(len(b_err), len(b_err_aux))
     block = min(_BLOCK, max(16, triton.next_power_of_2(max(y0.shape[1], 1))))
     wrap_triton(_rk_error_norm_kernel)[(y0.shape[0],)](
-        y0, y1, dt, out, _coeffs(b_err, y0.device), _coeffs(b_err_aux, y0.device), *_stage_args(ks, used),
-        y0.shape[1], rtol, atol, NUM_STAGES=len(b_err), NUM_AUX=len(b_err_aux), BLOCK=block,
+        y0,
+        y1,
+        dt,
+        out,
+        _coeffs(b_err, y0.device),
+        _coeffs(b_err_aux, y0.device),
+        *_stage_args(ks, used),
+        y0.shape[1],
+        rtol,
+        atol,
+        NUM_STAGES=len(b_err),
+        NUM_AUX=len(b_err_aux),
+        BLOCK=block,
     )
     return out

@@ -26,9 +26,22 @@ def test_cuda_source_compiles(source, tmp_path):
     shim.mkdir(parents=True)
     (shim / "cuda_cmake_macros.h").write_text("#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n")
     command = [
-        "nvcc", "-c", "-std=c++20", "-O3", "--expt-relaxed-constexpr", "-arch=sm_90",
-        f"-I{tmp_path / 'shim'}", f"-I{include}", f"-I{include / 'torch/csrc/api/include'}", f"-I{ROOT / 'csrc'}",
-        "-D_GLIBCXX_USE_CXX11_ABI=1", "-Xcompiler", "-fPIC", str(source), "-o", str(tmp_path / "out.o"),
+        "nvcc",
+        "-c",
+        "-std=c++20",
+        "-O3",
+        "--expt-relaxed-constexpr",
+        "-arch=sm_90",
+        f"-I{tmp_path / 'shim'}",
+        f"-I{include}",
+        f"-I{include / 'torch/csrc/api/include'}",
+        f"-I{ROOT / 'csrc'}",
+        "-D_GLIBCXX_USE_CXX11_ABI=1",
+        "-Xcompiler",
+        "-fPIC",
+        str(source),
+        "-o",
+        str(tmp_path / "out.o"),
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -57,7 +57,9 @@ def _check_indptr(indptr: object, num_items: int, device: torch.device) -> torch
     if not isinstance(indptr, torch.Tensor):
         raise TypeError(f"indptr must be a torch.Tensor; got {type(indptr).__name__}")
     if indptr.dtype != torch.int64 or indptr.dim() != 1 or indptr.numel() == 0:
-        raise ValueError(f"indptr must be a non-empty 1-D int64 tensor; got {indptr.dtype} {tuple(indptr.shape)}")
+        raise ValueError(
+            f"indptr must be a non-empty 1-D int64 tensor; got {indptr.dtype} {tuple(indptr.shape)}"
+        )
     if indptr.device != device:
         raise ValueError(f"indptr is on {indptr.device} but src is on {device}")
     if not torch.compiler.is_compiling():  # data checks need a host sync; compiled callers pass checked CSR
@@ -184,7 +186,13 @@ def gn_edge_aggregate(
     if graph_term is not None:
         graph_term = _check_float("graph_term", graph_term, device, (graph.num_graphs, hidden))
         batch = graph.batch
-    for name, t in (("p_dst", p_dst), ("w2", w2), ("b2", b2), ("edge_term", edge_term), ("graph_term", graph_term)):
+    for name, t in (
+        ("p_dst", p_dst),
+        ("w2", w2),
+        ("b2", b2),
+        ("edge_term", edge_term),
+        ("graph_term", graph_term),
+    ):
         if t is not None and t.dtype != p_src.dtype:
             raise TypeError(f"{name} must have the dtype of p_src ({p_src.dtype}); got {t.dtype}")
     if p_src.dtype not in (torch.float32, torch.float64):

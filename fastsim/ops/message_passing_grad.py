@@ -31,17 +31,50 @@ def _sddmm_fake(indptr, src, rev_indptr, rev_dst, rev_perm, u, v, op):
     return u.new_empty((src.shape[0],) if op == "dot" else (src.shape[0], u.shape[1]))
 
 
-def _gn_fake(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2,
-             return_edges):
+def _gn_fake(
+    indptr,
+    src,
+    rev_indptr,
+    rev_dst,
+    rev_perm,
+    p_src,
+    p_dst,
+    edge_term,
+    graph_term,
+    batch,
+    w2,
+    b2,
+    return_edges,
+):
     out = w2.shape[0]
     return p_src.new_empty((p_dst.shape[0], out)), p_src.new_empty((src.shape[0] if return_edges else 0, out))
 
 
-def _gn_backward_fake(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch,
-                      w2, b2, grad_node, grad_edge, need_edge_grad):
+def _gn_backward_fake(
+    indptr,
+    src,
+    rev_indptr,
+    rev_dst,
+    rev_perm,
+    p_src,
+    p_dst,
+    edge_term,
+    graph_term,
+    batch,
+    w2,
+    b2,
+    grad_node,
+    grad_edge,
+    need_edge_grad,
+):
     edge_grad = p_src.new_empty((src.shape[0] if need_edge_grad else 0, p_src.shape[1]))
-    return p_src.new_empty(p_src.shape), p_dst.new_empty(p_dst.shape), edge_grad, w2.new_empty(w2.shape), \
-        b2.new_empty(b2.shape)
+    return (
+        p_src.new_empty(p_src.shape),
+        p_dst.new_empty(p_dst.shape),
+        edge_grad,
+        w2.new_empty(w2.shape),
+        b2.new_empty(b2.shape),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -52,13 +85,16 @@ def _call(name, *args):
 
 def _segment_ids(indptr: torch.Tensor, num_items: int) -> torch.Tensor:
     counts = indptr[1:] - indptr[:-1]
-    return torch.repeat_interleave(torch.arange(counts.shape[0], device=indptr.device), counts,
-                                   output_size=num_items)
+    return torch.repeat_interleave(
+        torch.arange(counts.shape[0], device=indptr.device), counts, output_size=num_items
+    )
 
 
 def _reversed(indptr, src, rev_indptr, rev_dst, rev_perm):
     """The graph five of the transposed graph: its reverse is the original CSR."""
-    inverse = torch.empty_like(rev_perm).scatter_(0, rev_perm, torch.arange(rev_perm.shape[0], device=rev_perm.device))
+    inverse = torch.empty_like(rev_perm).scatter_(
+        0, rev_perm, torch.arange(rev_perm.shape[0], device=rev_perm.device)
+    )
     return rev_indptr, rev_dst, indptr, src, inverse
 
 
@@ -153,12 +189,26 @@ def _sddmm_backward(ctx, grad):
 
 
 def _gn_setup(ctx, inputs, output):
-    (indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2,
-     return_edges) = inputs
+    (
+        indptr,
+        src,
+        rev_indptr,
+        rev_dst,
+        rev_perm,
+        p_src,
+        p_dst,
+        edge_term,
+        graph_term,
+        batch,
+        w2,
+        b2,
+        return_edges,
+    ) = inputs
     ctx.has_edge, ctx.has_graph = edge_term is not None, graph_term is not None
     ctx.num_graphs = graph_term.shape[0] if graph_term is not None else 0
-    ctx.save_for_backward(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch,
-                          w2, b2)
+    ctx.save_for_backward(
+        indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2
+    )
 
 
 def _gn_backward(ctx, grad_node, grad_edge):
@@ -166,13 +216,27 @@ def _gn_backward(ctx, grad_node, grad_edge):
     batch = saved[9]
     grad_edge = grad_edge.contiguous() if grad_edge is not None and grad_edge.numel() else None
     grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2 = _call(
-        "gn_edge_aggregate_backward", *saved, grad_node.contiguous(), grad_edge,
-        ctx.has_edge and ctx.needs_input_grad[7])
+        "gn_edge_aggregate_backward",
+        *saved,
+        grad_node.contiguous(),
+        grad_edge,
+        ctx.has_edge and ctx.needs_input_grad[7],
+    )
     grad_graph = None
     if ctx.has_graph and ctx.needs_input_grad[8]:
-        grad_graph = grad_p_dst.new_zeros((ctx.num_graphs, grad_p_dst.shape[1])).index_add_(0, batch, grad_p_dst)
-    return (None,) * 5 + (grad_p_src, grad_p_dst, grad_edge_term if ctx.has_edge else None, grad_graph, None,
-                          grad_w2, grad_b2, None)
+        grad_graph = grad_p_dst.new_zeros((ctx.num_graphs, grad_p_dst.shape[1])).index_add_(
+            0, batch, grad_p_dst
+        )
+    return (None,) * 5 + (
+        grad_p_src,
+        grad_p_dst,
+        grad_edge_term if ctx.has_edge else None,
+        grad_graph,
+        None,
+        grad_w2,
+        grad_b2,
+        None,
+    )
 
 
 _FAKES = {

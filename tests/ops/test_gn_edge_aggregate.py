@@ -25,8 +25,16 @@ def gn_inputs(graph, hidden=5, out=4, edge=True, glob=True, dtype=torch.float64,
 
 def run_reference(graph, inputs, return_edges=True):
     return reference.gn_edge_aggregate(
-        graph.indptr, graph.src, inputs["p_src"], inputs["p_dst"], inputs["edge_term"], inputs["graph_term"],
-        graph.batch, inputs["w2"], inputs["b2"], return_edges,
+        graph.indptr,
+        graph.src,
+        inputs["p_src"],
+        inputs["p_dst"],
+        inputs["edge_term"],
+        inputs["graph_term"],
+        graph.batch,
+        inputs["w2"],
+        inputs["b2"],
+        return_edges,
     )
 
 
@@ -53,8 +61,10 @@ def test_batched_graphs_use_their_graph_term():
 @pytest.mark.parametrize("hidden, out", [(64, 64), (130, 7)])
 def test_float32_wide_layers(hidden, out):
     graph = random_graph(300, 3000, seed=1)
-    inputs = {k: (v.detach().float() * 0.3 if v is not None else None)
-              for k, v in gn_inputs(graph, hidden, out).items()}
+    inputs = {
+        k: (v.detach().float() * 0.3 if v is not None else None)
+        for k, v in gn_inputs(graph, hidden, out).items()
+    }
     node = fastsim.ops.gn_edge_aggregate(graph, **inputs)
     double = {k: v.double() if v is not None else None for k, v in inputs.items()}
     torch.testing.assert_close(node.double(), run_reference(graph, double)[0], rtol=1e-4, atol=1e-4)
@@ -70,11 +80,15 @@ def test_gradients_match_reference(device, return_edges, size):
 
     def loss(result):
         node, edges = result if isinstance(result, tuple) else (result, None)
-        value = (node * torch.linspace(-1, 1, node.numel(), dtype=node.dtype, device=device).view_as(node)).sum()
+        value = (
+            node * torch.linspace(-1, 1, node.numel(), dtype=node.dtype, device=device).view_as(node)
+        ).sum()
         return value + (edges.square().sum() if return_edges else 0)
 
-    grads = torch.autograd.grad(loss(fastsim.ops.gn_edge_aggregate(graph, **inputs, return_edges=return_edges)),
-                                [inputs[n] for n in names])
+    grads = torch.autograd.grad(
+        loss(fastsim.ops.gn_edge_aggregate(graph, **inputs, return_edges=return_edges)),
+        [inputs[n] for n in names],
+    )
     ref = run_reference(graph, inputs, return_edges)
     expected = torch.autograd.grad(loss(ref if return_edges else ref[0]), [inputs[n] for n in names])
     for name, g, e in zip(names, grads, expected):
@@ -94,11 +108,25 @@ def test_gradcheck(device):
 def test_opcheck(device):
     graph = random_graph(9, 30, device=device)
     i = gn_inputs(graph, hidden=4, out=3)
-    args = (graph.indptr, graph.src, graph.rev_indptr, graph.rev_dst, graph.rev_perm, i["p_src"], i["p_dst"],
-            i["edge_term"], i["graph_term"], graph.batch, i["w2"], i["b2"], True)
+    args = (
+        graph.indptr,
+        graph.src,
+        graph.rev_indptr,
+        graph.rev_dst,
+        graph.rev_perm,
+        i["p_src"],
+        i["p_dst"],
+        i["edge_term"],
+        i["graph_term"],
+        graph.batch,
+        i["w2"],
+        i["b2"],
+        True,
+    )
     torch.library.opcheck(torch.ops.fastsim.gn_edge_aggregate.default, args)
     grad_node = torch.randn(9, 3, dtype=torch.float64, device=device)
     grad_edge = torch.randn(graph.num_edges, 3, dtype=torch.float64, device=device)
     detached = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:-1])
-    torch.library.opcheck(torch.ops.fastsim.gn_edge_aggregate_backward.default,
-                          detached + (grad_node, grad_edge, True))
+    torch.library.opcheck(
+        torch.ops.fastsim.gn_edge_aggregate_backward.default, detached + (grad_node, grad_edge, True)
+    )

@@ -19,18 +19,42 @@ X = torch.randn(6, 3)
         (lambda: fastsim.ops.spmm(GRAPH, X[None]), ValueError, "x must have shape"),
         (lambda: fastsim.ops.spmm(GRAPH, [[1.0]]), TypeError, "x must be a torch.Tensor"),
         (lambda: fastsim.ops.spmm(GRAPH, X, "prod"), ValueError, "reduce must be one of"),
-        (lambda: fastsim.ops.spmm(GRAPH, X, weight=torch.ones(11)), ValueError, r"weight must have shape \(12,\)"),
-        (lambda: fastsim.ops.spmm(GRAPH, X, weight=torch.ones(12).double()), TypeError, "weight must have the dtype"),
+        (
+            lambda: fastsim.ops.spmm(GRAPH, X, weight=torch.ones(11)),
+            ValueError,
+            r"weight must have shape \(12,\)",
+        ),
+        (
+            lambda: fastsim.ops.spmm(GRAPH, X, weight=torch.ones(12).double()),
+            TypeError,
+            "weight must have the dtype",
+        ),
         (lambda: fastsim.ops.sddmm(GRAPH, X, X[:, :2]), ValueError, r"v must have shape \(6, 3\)"),
         (lambda: fastsim.ops.sddmm(GRAPH, X, X, "sub"), ValueError, "op must be one of"),
         (lambda: fastsim.ops.sddmm(GRAPH, X, X.double()), TypeError, "u and v must share a dtype"),
         (lambda: fastsim.ops.segment_reduce(X, torch.tensor([0, 2, 6]).int()), ValueError, "indptr must be"),
-        (lambda: fastsim.ops.segment_reduce(X, torch.tensor([1, 2, 6])), ValueError, r"indptr\[0\] must be 0"),
+        (
+            lambda: fastsim.ops.segment_reduce(X, torch.tensor([1, 2, 6])),
+            ValueError,
+            r"indptr\[0\] must be 0",
+        ),
         (lambda: fastsim.ops.segment_reduce(X, torch.tensor([0, 4, 2, 6])), ValueError, "non-decreasing"),
-        (lambda: fastsim.ops.segment_reduce(X, torch.tensor([0, 2, 5])), ValueError, r"indptr\[-1\] must equal"),
-        (lambda: fastsim.ops.segment_reduce(X, torch.tensor([0, 2, 9])), ValueError, r"indptr\[-1\] must equal"),
+        (
+            lambda: fastsim.ops.segment_reduce(X, torch.tensor([0, 2, 5])),
+            ValueError,
+            r"indptr\[-1\] must equal",
+        ),
+        (
+            lambda: fastsim.ops.segment_reduce(X, torch.tensor([0, 2, 9])),
+            ValueError,
+            r"indptr\[-1\] must equal",
+        ),
         (lambda: fastsim.ops.segment_reduce(X, torch.tensor([], dtype=torch.long)), ValueError, "non-empty"),
-        (lambda: fastsim.ops.segment_reduce(torch.tensor(1.0), torch.tensor([0])), ValueError, "at least one dim"),
+        (
+            lambda: fastsim.ops.segment_reduce(torch.tensor(1.0), torch.tensor([0])),
+            ValueError,
+            "at least one dim",
+        ),
     ],
 )
 def test_bad_arguments_are_named(call, error, match):
@@ -58,8 +82,16 @@ def gn_args(hidden=4, out=3, **overrides):
         ({"edge_term": torch.randn(11, 4)}, ValueError, r"edge_term must have shape \(12, 4\)"),
         ({"graph_term": torch.randn(2, 4)}, ValueError, r"graph_term must have shape \(1, 4\)"),
         ({"p_dst": torch.randn(6, 4).double()}, TypeError, "p_dst must have the dtype of p_src"),
-        ({"p_src": torch.randn(6, 4).half(), "p_dst": torch.randn(6, 4).half(), "w2": torch.randn(3, 4).half(),
-          "b2": torch.randn(3).half()}, TypeError, "supports float32 and float64"),
+        (
+            {
+                "p_src": torch.randn(6, 4).half(),
+                "p_dst": torch.randn(6, 4).half(),
+                "w2": torch.randn(3, 4).half(),
+                "b2": torch.randn(3).half(),
+            },
+            TypeError,
+            "supports float32 and float64",
+        ),
     ],
 )
 def test_gn_bad_arguments_are_named(overrides, error, match):

@@ -59,7 +59,9 @@ def test_error_norm_matches_reference(device, backend, aux):
         out = rk_error_norm(y0, y1, dt, ks, b_err, 1e-6, 1e-9, b_aux)
     finally:
         fastsim.set_backend("auto")
-    torch.testing.assert_close(out, norm_reference(y0, y1, dt, ks, b_err, 1e-6, 1e-9, b_aux), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        out, norm_reference(y0, y1, dt, ks, b_err, 1e-6, 1e-9, b_aux), rtol=1e-12, atol=0
+    )
 
 
 def test_stage_gradcheck(device):
@@ -74,8 +76,10 @@ def test_opcheck(device):
     y = torch.randn(3, 4, dtype=torch.float64, device=device, requires_grad=True)
     dt = torch.rand(3, dtype=torch.float64, device=device, requires_grad=True)
     torch.library.opcheck(torch.ops.fastsim.rk_stage.default, (y, dt, ks, [0.3, -1.0, 2.0]))
-    torch.library.opcheck(torch.ops.fastsim.rk_error_norm.default, (y.detach(), y.detach(), dt.detach(), ks,
-                                                                     [0.1, 0.2], [], 1e-6, 1e-9))
+    torch.library.opcheck(
+        torch.ops.fastsim.rk_error_norm.default,
+        (y.detach(), y.detach(), dt.detach(), ks, [0.1, 0.2], [], 1e-6, 1e-9),
+    )
 
 
 def test_hostile_inputs():
