@@ -88,9 +88,7 @@ def rossler_workload(num_graphs: int = 200, seed: int = 0, horizon: float = 40.0
     t = torch.linspace(0.0, horizon, 41, dtype=torch.float64)
     ptr = graph.ptr.tolist()
     n = graph.num_nodes
-    k = scipy.sparse.csr_matrix(
-        (system.coupling.numpy(), (graph.dst.numpy(), graph.src.numpy())), shape=(n, n)
-    )
+    k = scipy.sparse.csr_matrix((system.coupling.numpy(), (graph.dst.numpy(), graph.src.numpy())), shape=(n, n))
     rhs = []
     for b in range(num_graphs):
         block = k[ptr[b] : ptr[b + 1], ptr[b] : ptr[b + 1]].tocsr()
@@ -123,9 +121,7 @@ def run_scipy(w: Workload, method: str) -> torch.Tensor:
     out = np.empty((t.size, *y0.shape))
     for b in range(w.num_graphs):
         lo, hi = w.ptr[b], w.ptr[b + 1]
-        res = solve_ivp(
-            w.scipy_rhs[b], (t[0], t[-1]), y0[lo:hi].ravel(), method=method, t_eval=t, rtol=RTOL, atol=ATOL
-        )
+        res = solve_ivp(w.scipy_rhs[b], (t[0], t[-1]), y0[lo:hi].ravel(), method=method, t_eval=t, rtol=RTOL, atol=ATOL)
         if not res.success:
             raise RuntimeError(res.message)
         out[:, lo:hi] = res.y.T.reshape(t.size, hi - lo, *y0.shape[1:])

@@ -53,17 +53,24 @@ C10_HOST_DEVICE inline float math_cos(float x) { return ::cosf(x); }
 // trajectory's local node i (global node n0 + i, graph b). `y` is the trajectory's local state (node-major,
 // dim() values per node), `aux` its per-node auxiliary values (kAux per node) and `sums` their sum over the
 // trajectory (kSumAux). CSR edges carry global node ids; edges never cross graphs, so src − n0 is local.
-// A functor only reads; the kernels own every write.
+// A functor only reads; the kernels own every write. `local(n0, e0, indptr_b, src_b)` returns the functor of
+// one trajectory alone, over a 0-based copy of its CSR (nodes n0.., edges e0..): called with n0 = 0 it gives the
+// same numbers with smaller indices (the CPU kernel uses int32 copies built once per trajectory).
 
 // kFields: F known at compile time (1 for a (N,) state), or 0 for a runtime `fields`.
-template <typename scalar_t, int kFields>
+template <typename scalar_t, int kFields, typename index_t = int64_t>
 struct Heat {
   static constexpr int kAux = 0;
   static constexpr bool kSumAux = false;
-  const int64_t* indptr;
-  const int64_t* src;
+  const index_t* indptr;
+  const index_t* src;
   const scalar_t* diffusivity;  // (E,)
   int fields;                   // F
+
+  template <typename I>
+  Heat<scalar_t, kFields, I> local(int64_t, int64_t e0, const I* ip, const I* sp) const {
+    return {ip, sp, diffusivity + e0, fields};
+  }
 
   C10_HOST_DEVICE int dim() const { return kFields > 0 ? kFields : fields; }
   C10_HOST_DEVICE void aux(const scalar_t*, scalar_t*) const {}
@@ -93,14 +100,19 @@ struct Heat {
   }
 };
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t = int64_t>
 struct Kuramoto {
   static constexpr int kAux = 2;  // sin θ, cos θ
   static constexpr bool kSumAux = false;
-  const int64_t* indptr;
-  const int64_t* src;
+  const index_t* indptr;
+  const index_t* src;
   const scalar_t* omega;     // (N,)
   const scalar_t* coupling;  // (E,)
+
+  template <typename I>
+  Kuramoto<scalar_t, I> local(int64_t n0, int64_t e0, const I* ip, const I* sp) const {
+    return {ip, sp, omega + n0, coupling + e0};
+  }
 
   C10_HOST_DEVICE int dim() const { return 1; }
   C10_HOST_DEVICE void aux(const scalar_t* y, scalar_t* a) const {
@@ -127,6 +139,11 @@ struct KuramotoMeanField {
   const scalar_t* omega;     // (N,)
   const scalar_t* coupling;  // (B,) K, divided by N_b here
 
+  template <typename I>
+  KuramotoMeanField local(int64_t n0, int64_t, const I*, const I*) const {
+    return {ptr, omega + n0, coupling};
+  }
+
   C10_HOST_DEVICE int dim() const { return 1; }
   C10_HOST_DEVICE void aux(const scalar_t* y, scalar_t* a) const {
     a[0] = math_sin(y[0]);
@@ -140,14 +157,19 @@ struct KuramotoMeanField {
   }
 };
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t = int64_t>
 struct Rossler {
   static constexpr int kAux = 0;
   static constexpr bool kSumAux = false;
-  const int64_t* indptr;
-  const int64_t* src;
+  const index_t* indptr;
+  const index_t* src;
   const scalar_t* abc;       // (B, 3): a, b, c per graph
   const scalar_t* coupling;  // (E,)
+
+  template <typename I>
+  Rossler<scalar_t, I> local(int64_t, int64_t e0, const I* ip, const I* sp) const {
+    return {ip, sp, abc, coupling + e0};
+  }
 
   C10_HOST_DEVICE int dim() const { return 3; }
   C10_HOST_DEVICE void aux(const scalar_t*, scalar_t*) const {}
@@ -165,14 +187,19 @@ struct Rossler {
   }
 };
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t = int64_t>
 struct SIS {
   static constexpr int kAux = 0;
   static constexpr bool kSumAux = false;
-  const int64_t* indptr;
-  const int64_t* src;
+  const index_t* indptr;
+  const index_t* src;
   const scalar_t* recovery;   // (N,) γ
   const scalar_t* infection;  // (E,) β
+
+  template <typename I>
+  SIS<scalar_t, I> local(int64_t n0, int64_t e0, const I* ip, const I* sp) const {
+    return {ip, sp, recovery + n0, infection + e0};
+  }
 
   C10_HOST_DEVICE int dim() const { return 1; }
   C10_HOST_DEVICE void aux(const scalar_t*, scalar_t*) const {}
@@ -184,14 +211,19 @@ struct SIS {
   }
 };
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t = int64_t>
 struct SIR {
   static constexpr int kAux = 0;
   static constexpr bool kSumAux = false;
-  const int64_t* indptr;
-  const int64_t* src;
+  const index_t* indptr;
+  const index_t* src;
   const scalar_t* recovery;   // (N,) γ
   const scalar_t* infection;  // (E,) β
+
+  template <typename I>
+  SIR<scalar_t, I> local(int64_t n0, int64_t e0, const I* ip, const I* sp) const {
+    return {ip, sp, recovery + n0, infection + e0};
+  }
 
   C10_HOST_DEVICE int dim() const { return 3; }
   C10_HOST_DEVICE void aux(const scalar_t*, scalar_t*) const {}

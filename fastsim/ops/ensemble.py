@@ -78,14 +78,9 @@ def check_t_eval(t_eval: object, num_graphs: int, device: torch.device) -> Tenso
     """
     if not isinstance(t_eval, Tensor) or not t_eval.is_floating_point():
         raise TypeError(f"t_eval must be a floating tensor of shape (T,) or (B, T); got {_describe(t_eval)}")
-    if (
-        not (t_eval.dim() == 1 or (t_eval.dim() == 2 and t_eval.shape[0] == num_graphs))
-        or t_eval.shape[-1] < 1
-    ):
+    if not (t_eval.dim() == 1 or (t_eval.dim() == 2 and t_eval.shape[0] == num_graphs)) or t_eval.shape[-1] < 1:
         shape = tuple(t_eval.shape)
-        raise ValueError(
-            f"t_eval must have shape (T,) or (B, T) = ({num_graphs}, T) with T >= 1; got {shape}"
-        )
+        raise ValueError(f"t_eval must have shape (T,) or (B, T) = ({num_graphs}, T) with T >= 1; got {shape}")
     if t_eval.device != device:
         raise ValueError(f"t_eval must be on the graph's device {device}; got {t_eval.device}")
     t = t_eval.detach().to(torch.float64).contiguous()
@@ -105,13 +100,9 @@ def _check_coeff(name: str, value: object, rows: int, width: int, y0: Tensor, sy
         return None
     shape = (rows,) if width == 1 else (rows, width)
     if not isinstance(value, Tensor) or not value.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating tensor of shape {shape} for {system!r}; got {_describe(value)}"
-        )
+        raise TypeError(f"{name} must be a floating tensor of shape {shape} for {system!r}; got {_describe(value)}")
     if tuple(value.shape) != shape or value.device != y0.device:
-        raise ValueError(
-            f"{name} must have shape {shape} on {y0.device} for {system!r}; got {_describe(value)}"
-        )
+        raise ValueError(f"{name} must have shape {shape} on {y0.device} for {system!r}; got {_describe(value)}")
     return value.detach().to(y0.dtype).contiguous()
 
 
