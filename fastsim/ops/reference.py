@@ -86,3 +86,28 @@ def gn_edge_aggregate(
     node_out = m.new_zeros((p_dst.shape[0], w2.shape[0])).index_add_(0, dst, m)
     edge_out = m if return_edges else m.new_empty((0, w2.shape[0]))
     return node_out, edge_out
+
+
+def rk_stage(y: torch.Tensor, dt: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float]) -> torch.Tensor:
+    """`y + dt[:, None] · Σ_s coeffs[s] · ks[s]` for `y (B, N)`."""
+    return y + dt[:, None] * sum((c * k for c, k in zip(coeffs, ks)), torch.zeros_like(y))
+
+
+def rk_error_norm(
+    y0: torch.Tensor,
+    y1: torch.Tensor,
+    dt: torch.Tensor,
+    ks: list[torch.Tensor],
+    b_err: list[float],
+    rtol: float,
+    atol: float,
+    b_err_aux: list[float] | None = None,
+) -> torch.Tensor:
+    """Per-trajectory weighted RMS norm of `Σ_s b_err[s] ks[s]` (Hairer's DOP853 form with `b_err_aux`)."""
+    scale = atol + rtol * torch.maximum(y0.abs(), y1.abs())
+    e = sum((c * k for c, k in zip(b_err, ks)), torch.zeros_like(y0)) / scale
+    if b_err_aux is None:
+        return dt.abs() * e.square().mean(1).sqrt()
+    e3 = sum((c * k for c, k in zip(b_err_aux, ks)), torch.zeros_like(y0)) / scale
+    n5, n3 = e.square().sum(1), e3.square().sum(1)
+    return dt.abs() * n5 / (y0.shape[1] * (n5 + 0.01 * n3)).sqrt()

@@ -58,17 +58,23 @@ def build_controller(
     if not adaptive:
         return FixedStep(None)
     pcoeff, icoeff = (0.0, 1.0) if tableau.name == "dop853" else (0.2, 0.65)  # Hairer's defaults
-    kw: dict[str, Any] = {"pcoeff": options.get("pcoeff", pcoeff), "icoeff": options.get("icoeff", icoeff)}
-    for ours, theirs in (("safety", "safety"), ("max_factor", "ifactor"), ("min_factor", "dfactor")):
-        if theirs in options:
-            kw[ours] = float(options[theirs])
-    if options.get("first_step") is not None:
-        kw["first_step"] = check_positive_option("first_step", options["first_step"])
+    kw: dict[str, Any] = {"pcoeff": pcoeff, "icoeff": icoeff}
+    for ours, theirs in (("safety", "safety"), ("max_factor", "ifactor"), ("min_factor", "dfactor"),
+                         ("icoeff", "icoeff"), ("first_step", "first_step")):  # fmt: skip
+        if options.get(theirs) is not None:
+            kw[ours] = check_positive_option(theirs, options[theirs])
     if options.get("max_step") is not None:
         kw["max_step"] = check_positive_option("max_step", options["max_step"], allow_inf=True)
-    if options.get("min_step") is not None:
-        kw["min_step"] = float(options["min_step"])
-    return PIController(rtol=rtol, atol=atol, **kw)
+    for name in ("pcoeff", "min_step"):  # may be 0
+        if options.get(name) is not None:
+            v = options[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v < math.inf):
+                raise ValueError(f"options['{name}'] must be a finite number ≥ 0; got {v!r}")
+            kw[name] = float(v)
+    try:
+        return PIController(rtol=rtol, atol=atol, **kw)
+    except ValueError as e:  # a combination out of range (e.g. min_step > max_step): name it as an option
+        raise ValueError(f"invalid options: {e}") from e
 
 
 def check_options(options: object) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from fastsim.solvers._inputs import StateLayout, check_times, check_tolerance
-from fastsim.solvers.api import METHODS, solve_flat, time_dtype
+from fastsim.solvers.api import METHODS, check_options, solve_flat, time_dtype
 from fastsim.solvers.explicit import STATUS_MESSAGES, Status
 from fastsim.solvers.tableaux import get_tableau
 
@@ -135,7 +135,7 @@ def solve_ivp(
             raise ValueError(f"t_eval must lie within t_span {t_span!r}")
         if t_eval_t.numel() > 1 and bool((t_eval_t[1] - t_eval_t[0]) * direction < 0):
             raise ValueError("t_eval must be ordered in the direction of t_span")
-    opts = dict(options)
+    opts = check_options(options)
     opts["max_step"], opts["first_step"] = max_step, first_step
     batched = y0.dim() == 2
     if name in ("radau", "rodas5"):

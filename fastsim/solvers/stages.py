@@ -2,8 +2,8 @@
 
 `stage_combination` (`y + dt·Σ_j a_ij k_j`), `error_norm` (the weighted RMS norm of the embedded error) and
 `dense_combination` (the dense output at several points) are the whole numerical work of the engine besides the
-right-hand side; they are pure torch here and are what the compiled kernels (`fastsim.ops.rk`) replace, with the
-same signatures.
+right-hand side; the first two run as compiled kernels (`fastsim.ops.rk`), whose pure-torch references are in
+`fastsim.ops.reference`.
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from fastsim import ops
 from fastsim.solvers.tableaux import Tableau
 
 __all__ = ["stage_combination", "error_norm", "dense_combination", "interpolation_weights"]
@@ -19,26 +20,21 @@ __all__ = ["stage_combination", "error_norm", "dense_combination", "interpolatio
 def stage_combination(y: Tensor, dt: Tensor, ks: Sequence[Tensor], a_row: Sequence[float]) -> Tensor:
     """`y + dt · Σ_j a_j k_j` per trajectory: a stage state of a Runge–Kutta step (`y_new` when `a = b`).
 
+    One fused pass (`fastsim.ops.rk_stage`) instead of an axpy per stage.
+
     Args:
         y: `(B, N)` state at the start of the step.
         dt: `(B,)` signed step sizes (dtype of `y`).
         ks: stages `k_j`, each `(B, N)`; only the first `len(a_row)` are used.
-        a_row: coefficients `a_j` (Python floats; zeros are skipped).
+        a_row: coefficients `a_j` (Python floats).
 
     Returns:
-        `(B, N)` tensor.
+        `(B, N)` tensor, differentiable in `y`, `dt` and the stages; `y` itself when every `a_j` is 0 (the
+        first stage), so no kernel runs for it.
     """
-    acc = _weighted_sum(ks, a_row)
-    return y if acc is None else torch.addcmul(y, dt[:, None], acc)
-
-
-def _weighted_sum(ks: Sequence[Tensor], w: Sequence[float]) -> Tensor | None:
-    """`Σ_j w_j k_j` over the nonzero weights (None if all are zero); `w` may be shorter than `ks`."""
-    acc = None
-    for a, k in zip(w, ks, strict=False):
-        if a != 0.0:
-            acc = k * a if acc is None else acc.add_(k, alpha=a)
-    return acc
+    if not any(a_row):
+        return y
+    return ops.rk_stage(y, dt, ks, a_row)
 
 
 def error_norm(
@@ -51,7 +47,7 @@ def error_norm(
     atol: float,
     b_err_aux: Sequence[float] | None = None,
 ) -> Tensor:
-    """Weighted RMS norm of the embedded error estimate, per trajectory.
+    """Weighted RMS norm of the embedded error estimate, per trajectory (`fastsim.ops.rk_error_norm`).
 
     With `sc_i = atol + rtol · max(|y0_i|, |y1_i|)` and `e = Σ_j b_err_j k_j / sc` (the error is `dt·e·sc`):
 
@@ -68,16 +64,9 @@ def error_norm(
         rtol, atol: tolerances.
 
     Returns:
-        `(B,)` error norms (a step is acceptable when ≤ 1).
+        `(B,)` error norms (a step is acceptable when ≤ 1); no gradient.
     """
-    scale = torch.maximum(y0.abs(), y1.abs()).mul_(rtol).add_(atol)
-    e = _weighted_sum(ks, b_err).div_(scale)
-    if b_err_aux is None:
-        return dt.abs() * e.square().mean(dim=1).sqrt()
-    e3 = _weighted_sum(ks, b_err_aux).div_(scale)
-    n5, n3 = e.square().sum(dim=1), e3.square().sum(dim=1)
-    denom = ((n5 + 0.01 * n3) * y0.shape[1]).sqrt()
-    return torch.where(denom > 0, dt.abs() * n5 / torch.where(denom > 0, denom, 1.0), 0.0)
+    return ops.rk_error_norm(y0, y1, dt, ks, b_err, rtol, atol, b_err_aux)
 
 
 def dense_combination(y: Tensor, weights: Tensor, stages: Sequence[Tensor]) -> Tensor:
