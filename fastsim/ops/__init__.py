@@ -1,5 +1,6 @@
 """The only layer that touches compiled code: one validated, differentiable function per op."""
 
+from fastsim.ops.ensemble import ensemble_dopri5
 from fastsim.ops.message_passing import (
     EDGE_OPS,
     REDUCTIONS,
@@ -15,6 +16,7 @@ __all__ = [
     "EDGE_OPS",
     "REDUCTIONS",
     "SegmentArgResult",
+    "ensemble_dopri5",
     "gn_edge_aggregate",
     "sddmm",
     "segment_reduce",
