@@ -19,6 +19,7 @@ its phase difference is within `θ_th` of π/2 or 3π/2, so the coupling graph s
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-class StiffProblem:
+class StiffProblem(ABC):
     """A small stiff test problem `dy/dt = rhs(t, y)`, `y(0) = y0`, with its reference value at `t_end`.
 
     Subclasses set `name`, `y0`, `t_end`, `reference`, `atol_ratio`, `source` and define `rhs` and `jac`.
@@ -77,11 +78,11 @@ class StiffProblem:
         rel = ((y_end.to(torch.float64) - ref).abs() / ref.abs()).max().item()
         return math.inf if rel == 0 else -math.log10(rel)
 
-    def rhs(self, t: Tensor | float, y: Tensor) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def rhs(self, t: Tensor | float, y: Tensor) -> Tensor: ...
 
-    def jac(self, t: Tensor | float, y: Tensor) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def jac(self, t: Tensor | float, y: Tensor) -> Tensor: ...
 
     def __call__(self, t: Tensor | float, y: Tensor) -> Tensor:
         return self.rhs(t, y)

@@ -234,14 +234,8 @@ def _odeint_implicit(
     return_stats: bool,
 ) -> Any:
     """Dispatch to `fastsim.solvers.implicit.solve_implicit` (decreasing `t` by reversing time)."""
-    try:
-        from fastsim.solvers.implicit import solve_implicit
-    except ModuleNotFoundError as e:
-        if e.name != "fastsim.solvers.implicit":
-            raise
-        raise NotImplementedError(
-            f"method {method!r} needs the stiff solvers of fastsim.solvers.implicit, which is not available"
-        ) from e
+    from fastsim.solvers.implicit import solve_implicit  # imported on first use: numpy/scipy LU paths
+
     if t.dim() != 1:
         raise ValueError(f"method {method!r} takes t of shape (T,); got {tuple(t.shape)}")
     if t.numel() > 1 and bool(t[1] < t[0]):

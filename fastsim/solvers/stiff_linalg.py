@@ -16,6 +16,7 @@ Jacobians of systems with more than `DENSE_LU_MAX_N` unknowns are factorised by 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -186,18 +187,18 @@ class System:
         return _TorchLU.create(J, shift)
 
 
-class Factorization:
+class Factorization(ABC):
     """An LU factorisation of `M = c·I − J`, applied to backend arrays.
 
     `solve(b)` returns `M⁻¹ b` for `b (n,)` (real `c`). For complex `c`, `solve_pair(b (2, n))` returns the real
     form `(Re x, Im x)` of `x = M⁻¹ (b₀ + i b₁)`.
     """
 
-    def solve(self, b: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def solve(self, b: Any) -> Any: ...
 
-    def solve_pair(self, b: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def solve_pair(self, b: Any) -> Any: ...
 
 
 class _LapackLU(Factorization):

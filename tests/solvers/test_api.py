@@ -1,7 +1,6 @@
 """`odeint` and `solve_ivp`: agreement with scipy and torchdiffeq, state structures, options, hostile input."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -111,12 +110,6 @@ def test_solve_ivp_batch_args_and_numpy_fun():
     assert res.stats["nfev"].shape == (3,) and res.nfev == int(res.stats["nfev"].sum())
     back = solve_ivp(lambda t, y: -y, (1.0, 0.0), [1.0], rtol=1e-10, atol=1e-12)
     assert back.t.tolist() == [1.0, 0.0] and back.y[0, -1].item() == pytest.approx(math.e, rel=1e-8)
-
-
-def test_implicit_dispatch_without_module(monkeypatch):
-    monkeypatch.setitem(sys.modules, "fastsim.solvers.implicit", None)
-    with pytest.raises(NotImplementedError, match="fastsim.solvers.implicit"):
-        odeint(lambda t, y: -y, torch.ones(2, dtype=F64), torch.tensor([0.0, 1.0], dtype=F64), method="radau")
 
 
 def test_implicit_dispatch_runs_radau():
