@@ -1,8 +1,10 @@
-"""The `fastsim` command line."""
+"""`fastsim simulate` and `fastsim plot`: dataset generation and a look at one sample."""
 
 import argparse
 import json
 import sys
+
+from fastsim.cli.arguments import number
 
 _SIMULATE_EXAMPLE = """example:
   fastsim simulate heat --num-samples 1000 --num-nodes 100 200 --mean-degree 2 4 --out heat.npz
@@ -11,20 +13,6 @@ Each sample draws N, a mean degree, a graph, coefficients, an initial state and 
 generator seeded by (--seed, sample index). Every --checkpoint-every samples the new samples are saved into
 the folder <out stem>.partial/; after an interruption the same command with --resume finishes the run, with
 the same data as an uninterrupted run. File format: python -c "import fastsim.datasets as d; help(d)"."""
-
-
-def _info(args: argparse.Namespace) -> int:
-    import fastsim
-
-    info = fastsim.build_info()
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        width = max(map(len, info))
-        for key, value in info.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-            print(f"{key:<{width}}  {shown if shown not in ('', None) else '-'}")
-    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -91,23 +79,7 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _number(kind: type, name: str, minimum: int | None = None):
-    """An argparse `type`: an int or float (an int at least `minimum` when given), with a message naming the
-    option."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes {kind.__name__} values; got {text!r}") from None
-        if minimum is not None and value < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}; got {value}")
-        return value
-
-    return parse
-
-
-def _add_simulate(commands) -> None:
+def add_simulate(commands) -> None:
     from fastsim.datasets import SYSTEMS
     from fastsim.simulate import GRAPHS
 
@@ -122,10 +94,10 @@ def _add_simulate(commands) -> None:
     )
     sim.add_argument("system", choices=list(SYSTEMS), help="the dynamics")
     sim.add_argument("--out", required=True, help="the .npz file to write (its folder must exist)")
-    sim.add_argument("--num-samples", type=_number(int, "--num-samples", 1), default=1000, help="default 1000")
+    sim.add_argument("--num-samples", type=number(int, "--num-samples", 1), default=1000, help="default 1000")
     sim.add_argument(
         "--num-nodes",
-        type=_number(int, "--num-nodes", 1),
+        type=number(int, "--num-nodes", 1),
         nargs="+",
         default=[100, 200],
         metavar="N",
@@ -133,7 +105,7 @@ def _add_simulate(commands) -> None:
     )
     sim.add_argument(
         "--mean-degree",
-        type=_number(float, "--mean-degree"),
+        type=number(float, "--mean-degree"),
         nargs="+",
         default=[2.0, 4.0],
         metavar="K",
@@ -147,29 +119,29 @@ def _add_simulate(commands) -> None:
     )
     sim.add_argument(
         "--max-time",
-        type=_number(float, "--max-time"),
+        type=number(float, "--max-time"),
         nargs="+",
         help="horizon T (several: increasing horizons of consecutive grid parts); default per system",
     )
     sim.add_argument(
         "--num-steps",
-        type=_number(int, "--num-steps", 1),
+        type=number(int, "--num-steps", 1),
         nargs="+",
         help="output steps (one per --max-time value); default per system",
     )
     sim.add_argument(
-        "--delta", type=_number(float, "--delta"), help="steps drawn from U[(1-δ)T/S, (1+δ)T/S]; default per system"
+        "--delta", type=number(float, "--delta"), help="steps drawn from U[(1-δ)T/S, (1+δ)T/S]; default per system"
     )
     sim.add_argument("--method", default="dopri5", help="solver method (default dopri5; e.g. dop853, tsit5, radau)")
-    sim.add_argument("--rtol", type=_number(float, "--rtol"), default=1e-8, help="default 1e-8")
-    sim.add_argument("--atol", type=_number(float, "--atol"), default=1e-8, help="default 1e-8")
+    sim.add_argument("--rtol", type=number(float, "--rtol"), default=1e-8, help="default 1e-8")
+    sim.add_argument("--atol", type=number(float, "--atol"), default=1e-8, help="default 1e-8")
     sim.add_argument(
         "--max-steps",
-        type=_number(int, "--max-steps", 1),
+        type=number(int, "--max-steps", 1),
         default=100_000,
         help="attempted steps per trajectory (default 100000)",
     )
-    sim.add_argument("--seed", type=_number(int, "--seed", 0), default=0, help="default 0")
+    sim.add_argument("--seed", type=number(int, "--seed", 0), default=0, help="default 0")
     sim.add_argument(
         "--solver",
         choices=("auto", "fused", "odeint"),
@@ -184,11 +156,11 @@ def _add_simulate(commands) -> None:
     )
     sim.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     sim.add_argument(
-        "--batch-size", type=_number(int, "--batch-size", 1), default=64, help="graphs per fused solve (default 64)"
+        "--batch-size", type=number(int, "--batch-size", 1), default=64, help="graphs per fused solve (default 64)"
     )
     sim.add_argument(
         "--checkpoint-every",
-        type=_number(int, "--checkpoint-every", 1),
+        type=number(int, "--checkpoint-every", 1),
         default=100,
         metavar="SAMPLES",
         help="save the new samples into <out stem>.partial/ every this many samples (default 100)",
@@ -198,43 +170,12 @@ def _add_simulate(commands) -> None:
     sim.set_defaults(run=_simulate, parser=sim)
 
 
-def _add_plot(commands) -> None:
+def add_plot(commands) -> None:
     plot = commands.add_parser("plot", help="save a PNG of one sample's node trajectories")
     plot.add_argument("dataset", help="a .npz file written by fastsim simulate")
     plot.add_argument("--sample", type=int, default=0, help="sample index (default 0)")
     plot.add_argument("--out", required=True, help="the PNG file to write")
     plot.add_argument(
-        "--max-nodes", type=_number(int, "--max-nodes", 1), default=50, help="plot at most this many nodes (default 50)"
+        "--max-nodes", type=number(int, "--max-nodes", 1), default=50, help="plot at most this many nodes (default 50)"
     )
     plot.set_defaults(run=_plot, parser=plot)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastsim", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    info = commands.add_parser("info", help="version, compiled backends, OpenMP threads, CUDA archs")
-    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    info.set_defaults(run=_info, parser=info)
-    _add_simulate(commands)
-    _add_plot(commands)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `fastsim` command.
-
-    Bad arguments, unreadable files and invalid settings end with a one-line message and exit status 2
-    (argparse's `error`), not a traceback.
-    """
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError) as err:
-        args.parser.error(str(err))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
