@@ -54,6 +54,3 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as err:
         args.parser.error(str(err))
 
-
-if __name__ == "__main__":
-    sys.exit(main())
