@@ -7,6 +7,25 @@ from fastsim import ops
 from fastsim.graph import Graph
 
 
+class MLP(nn.Sequential):
+    """Linear layers with an activation between them (and after the last one if `final_activation`).
+
+    Args:
+        dims: layer widths `[in, hidden..., out]`, at least two. activation: a module class such as `nn.GELU`.
+        final_activation: also apply the activation to the output.
+    """
+
+    def __init__(self, dims: list[int], activation: type[nn.Module] = nn.GELU, final_activation: bool = False) -> None:
+        if len(dims) < 2 or any(d <= 0 for d in dims):
+            raise ValueError(f"dims must list at least two positive widths; got {dims}")
+        layers: list[nn.Module] = []
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(d_in, d_out))
+            if final_activation or i < len(dims) - 2:
+                layers.append(activation())
+        super().__init__(*layers)
+
+
 class EdgeBlock(nn.Module):
     """The edge update and sum aggregation of a graph-network layer (NGS φ_e and ρ_e→v), fused.
 
