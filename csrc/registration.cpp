@@ -36,6 +36,9 @@ TORCH_LIBRARY(fastsim, m) {
       "ensemble_dopri5(Tensor ptr, Tensor indptr, Tensor src, Tensor? node_coeff, Tensor? edge_coeff, "
       "Tensor? graph_coeff, Tensor y0, Tensor t_eval, str system, float rtol, float atol, float first_step, "
       "int max_steps) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "ensemble_rodas5(Tensor y0, Tensor params, Tensor t_eval, str system, float rtol, float atol, "
+      "float first_step, int max_steps) -> (Tensor, Tensor, Tensor)");
 }
 
 namespace py = pybind11;

@@ -1,6 +1,6 @@
 """The only layer that touches compiled code: one validated, differentiable function per op."""
 
-from fastsim.ops.ensemble import ensemble_dopri5
+from fastsim.ops.ensemble import ensemble_dopri5, ensemble_rodas5
 from fastsim.ops.message_passing import (
     EDGE_OPS,
     REDUCTIONS,
@@ -17,6 +17,7 @@ __all__ = [
     "REDUCTIONS",
     "SegmentArgResult",
     "ensemble_dopri5",
+    "ensemble_rodas5",
     "gn_edge_aggregate",
     "sddmm",
     "segment_reduce",

@@ -1,4 +1,7 @@
-"""Fused ensemble integrators: the whole adaptive Dormand–Prince 5(4) loop of each trajectory, compiled.
+"""Fused ensemble integrators: the whole adaptive loop of each trajectory, compiled.
+
+`ensemble_rodas5` does the same for small stiff systems (the stiff test problems and NGS's thresholded
+Kuramoto) with the Rosenbrock method Rodas5(4), exact Jacobians and a dense LU per step; CPU only.
 
 `ensemble_dopri5` integrates one of the built-in graph dynamics on a batched, block-diagonal graph: graph
 `b` of the batch is an independent trajectory with its own step sizes, accept/reject decisions, statistics
@@ -18,7 +21,7 @@ from torch import Tensor
 from fastsim import _backend
 from fastsim.graph import Graph
 
-__all__ = ["ENSEMBLE_SYSTEMS", "ENSEMBLE_STATUS", "ensemble_dopri5"]
+__all__ = ["ENSEMBLE_SYSTEMS", "ENSEMBLE_STATUS", "STIFF_SYSTEMS", "ensemble_dopri5", "ensemble_rodas5"]
 
 # system name → (state width: None for heat's free F, the required coefficient tensors and their widths)
 ENSEMBLE_SYSTEMS: dict[str, tuple[int | None, dict[str, int]]] = {
@@ -31,6 +34,15 @@ ENSEMBLE_SYSTEMS: dict[str, tuple[int | None, dict[str, int]]] = {
 }
 # The op's status codes, in order: 0 ok, 1 max steps exceeded, 2 non-finite state, 3 step size underflow.
 ENSEMBLE_STATUS = ("success", "max_num_steps", "non_finite", "step_size_underflow")
+# ensemble_rodas5: system name → (unknowns n, None for any; parameters per trajectory, None for 2 + n). Its status
+# codes are ENSEMBLE_STATUS followed by 4 = "singular_matrix".
+STIFF_SYSTEMS: dict[str, tuple[int | None, int | None]] = {
+    "rober": (3, 3),  # (k1, k2, k3)
+    "hires": (8, 0),
+    "orego": (3, 0),
+    "vdpol": (2, 1),  # (ε,)
+    "thresholded_kuramoto": (None, None),  # (K, θ_th, ω_1 … ω_n)
+}
 
 
 def _describe(x: object) -> str:
@@ -196,3 +208,73 @@ def _ensemble_dopri5_fake(
     ys = y0.new_empty((T, *y0.shape))
     stats = torch.empty((B, 4), dtype=torch.int64, device=y0.device)
     return ys, stats, torch.empty((B,), dtype=torch.float64, device=y0.device)
+
+
+def ensemble_rodas5(
+    system: str,
+    y0: Tensor,
+    params: Tensor,
+    t_eval: Tensor,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    first_step: float | None = None,
+    max_steps: int = 100_000,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Adaptive Rodas5(4) for B independent trajectories of a small stiff system, fused into one compiled call.
+
+    Each trajectory runs the algorithm of `fastsim.solvers.implicit.solve_implicit(method="rodas5")` with the
+    system's exact Jacobian: one dense LU of `I/(hγ) − J` per attempted step, the error norm
+    `RMS_i(err_i / (atol + rtol · max(|y_i|, |y_new_i|)))`, Gustafsson's controller and the order-4 dense output.
+    One OpenMP task per trajectory; the kernel never returns to Python inside the loop.
+
+    Args:
+        system: a key of `STIFF_SYSTEMS`: "rober", "hires", "orego", "vdpol" (formulas of
+            `fastsim.dynamics.stiff`) or "thresholded_kuramoto" (NGS's all-to-all form).
+        y0: `(B, n)` float64 initial states on the CPU.
+        params: `(B, P)` float64 per-trajectory parameters, laid out as `STIFF_SYSTEMS` notes.
+        t_eval: `(T,)` shared or `(B, T)` per-trajectory output times, strictly increasing; `t_eval[..., 0]` is
+            the initial time.
+        rtol, atol: tolerances (> 0). first_step: initial step (> 0) or None for Hairer's heuristic.
+        max_steps: attempted steps per trajectory before it stops with status 1.
+
+    Returns:
+        `ys (T, B, n)` (NaN at output times a stopped trajectory did not reach), `stats (B, 5)` int64
+        `[nfev, accepted, rejected, status, njev]` (status: `ENSEMBLE_STATUS` codes, then 4 = singular matrix),
+        and `t_final (B,)` float64.
+
+    Raises:
+        TypeError, ValueError: a bad argument (named in the message), or tensors not on the CPU.
+    """
+    if system not in STIFF_SYSTEMS:
+        raise ValueError(f"system must be one of {tuple(STIFF_SYSTEMS)}; got {system!r}")
+    if not isinstance(y0, Tensor) or y0.dtype != torch.float64 or y0.dim() != 2:
+        raise TypeError(f"y0 must be a float64 tensor of shape (B, n); got {_describe(y0)}")
+    if y0.device.type != "cpu":
+        raise ValueError(f"ensemble_rodas5 has a CPU kernel only; y0 is on {y0.device}")
+    B, n = y0.shape
+    want_n, want_p = STIFF_SYSTEMS[system]
+    want_p = 2 + n if want_p is None else want_p
+    if want_n is not None and n != want_n:
+        raise ValueError(f"system {system!r} has {want_n} unknowns; y0 has shape {tuple(y0.shape)}")
+    if not isinstance(params, Tensor) or params.dtype != torch.float64:
+        raise TypeError(f"params must be a float64 tensor of shape ({B}, {want_p}); got {_describe(params)}")
+    if tuple(params.shape) != (B, want_p) or params.device != y0.device:
+        raise ValueError(f"params must have shape ({B}, {want_p}) on the CPU for {system!r}; got {_describe(params)}")
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(params).all()):
+        raise ValueError("params must be finite")
+    t = check_t_eval(t_eval, B, y0.device)
+    rtol, atol = _positive("rtol", rtol), _positive("atol", atol)
+    step = 0.0 if first_step is None else _positive("first_step", first_step)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive int; got {max_steps!r}")
+    return torch.ops.fastsim.ensemble_rodas5.default(
+        y0.detach().contiguous(), params.detach().contiguous(), t, system, rtol, atol, step, max_steps
+    )
+
+
+@torch.library.register_fake("fastsim::ensemble_rodas5")
+def _ensemble_rodas5_fake(y0, params, t_eval, system, rtol, atol, first_step, max_steps):
+    B, T = y0.shape[0], t_eval.shape[-1]
+    stats = torch.empty((B, 5), dtype=torch.int64, device=y0.device)
+    return y0.new_empty((T, *y0.shape)), stats, torch.empty((B,), dtype=torch.float64, device=y0.device)

@@ -8,7 +8,7 @@ from fastsim.solvers.adjoint import odeint_adjoint
 from fastsim.solvers.api import IMPLICIT_METHODS, METHODS, odeint
 from fastsim.solvers.control import FixedStep, PIController, initial_step
 from fastsim.solvers.explicit import STATUS_MESSAGES, SolverStats, Status, integrate
-from fastsim.solvers.fused import EnsembleSolution, solve_ensemble
+from fastsim.solvers.fused import EnsembleSolution, solve_ensemble, solve_stiff_ensemble
 from fastsim.solvers.ivp import OdeResult, solve_ivp
 from fastsim.solvers.stages import dense_combination, error_norm, stage_combination
 from fastsim.solvers.tableaux import TABLEAUX, Tableau, get_tableau
@@ -33,6 +33,7 @@ __all__ = [
     "odeint",
     "odeint_adjoint",
     "solve_ensemble",
+    "solve_stiff_ensemble",
     "solve_ivp",
     "stage_combination",
 ]

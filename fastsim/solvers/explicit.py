@@ -41,6 +41,7 @@ class Status(IntEnum):
     max_num_steps = 2
     non_finite = 3
     step_size_underflow = 4
+    singular_matrix = 5  # implicit and Rosenbrock methods only
 
 
 STATUS_MESSAGES = {
@@ -49,6 +50,7 @@ STATUS_MESSAGES = {
     "max_num_steps": "The number of attempted steps exceeded max_num_steps.",
     "non_finite": "The state or the right-hand side became NaN or infinite.",
     "step_size_underflow": "The step size fell below the floating-point resolution of t.",
+    "singular_matrix": "The iteration matrix was singular five times in a row.",
 }
 
 

@@ -7,21 +7,29 @@ thread block per trajectory on CUDA). It gives the numbers of
 `fastsim.solvers.odeint(system_b, y0_b, t, method="dopri5")` run on each graph `b` alone (same tableau, error
 norm, PI controller, first-step heuristic and dense output), without a Python step loop.
 
+`solve_stiff_ensemble(problem, y0, t_eval)` does the same for the small stiff systems of `fastsim.dynamics.stiff`
+(ROBER, HIRES, OREGO, VDPOL and NGS's all-to-all thresholded Kuramoto) with Rodas5(4)
+(`fastsim.ops.ensemble.ensemble_rodas5`, CPU): the numbers of `odeint(problem, y0_b, t, method="rodas5",
+options={"jac": problem.jac})` per trajectory, without the Python step loop.
+
 Differences from `odeint`: a step may cross any number of output times (odeint shortens a step that would
 cross more than `max_outputs_per_step`); a non-finite initial state or derivative stops the trajectory before
 its first step (nfev = 1). Times must increase. Results carry no gradient.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from fastsim.dynamics import SIR, SIS, CoupledRossler, HeatDiffusion, Kuramoto, KuramotoMeanField
-from fastsim.ops.ensemble import ensemble_dopri5
+from fastsim.dynamics.stiff import Hires, Orego, Rober, ThresholdedKuramoto, Vdpol
+from fastsim.ops.ensemble import ensemble_dopri5, ensemble_rodas5
 from fastsim.solvers.explicit import STATUS_MESSAGES, SolverStats, Status
 
-__all__ = ["FUSED_SYSTEMS", "EnsembleSolution", "solve_ensemble"]
+__all__ = ["FUSED_SYSTEMS", "STIFF_FUSED_SYSTEMS", "EnsembleSolution", "solve_ensemble", "solve_stiff_ensemble"]
 
 # Module type → the op's system name. Exact types only: a subclass may change forward(), which the kernels
 # would not see.
@@ -32,6 +40,18 @@ FUSED_SYSTEMS: dict[type, str] = {
     CoupledRossler: "rossler",
     SIS: "sis",
     SIR: "sir",
+}
+
+# Stiff problem type → (the op's system name, its parameter row).
+STIFF_FUSED_SYSTEMS: dict[type, tuple[str, Callable[[Any], list[float]]]] = {
+    Rober: ("rober", lambda p: [p.k1, p.k2, p.k3]),
+    Hires: ("hires", lambda p: []),
+    Orego: ("orego", lambda p: []),
+    Vdpol: ("vdpol", lambda p: [p.eps]),
+    ThresholdedKuramoto: (
+        "thresholded_kuramoto",
+        lambda p: [float(p.coupling), p.threshold, *p.omega.to(torch.float64).tolist()],
+    ),
 }
 
 
@@ -136,3 +156,53 @@ def solve_ensemble(
     t = t_eval.detach().to(torch.float64)
     ok = bool((status == Status.success).all())
     return EnsembleSolution(t, ys, solver_stats, ok, _message(status))
+
+
+def solve_stiff_ensemble(
+    problem: Any,
+    y0: Tensor,
+    t_eval: Tensor,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    first_step: float | None = None,
+    max_steps: int = 100_000,
+) -> EnsembleSolution:
+    """Integrate a stiff system from each row of `y0` as an independent trajectory with fused adaptive Rodas5(4).
+
+    Args:
+        problem: `Rober()`, `Hires()`, `Orego()` or `Vdpol()` from `fastsim.dynamics.stiff` (exact types, their
+            constants as set on the instance), or a `ThresholdedKuramoto` without a graph (all-to-all) and with
+            a scalar coupling.
+        y0: `(n,)` or `(B, n)` float64 initial states on the CPU.
+        t_eval: `(T,)` shared or `(B, T)` per-trajectory output times, strictly increasing, finite.
+        rtol, atol: tolerances (> 0); the test set pairs `rtol` with `problem.atol(rtol)`.
+        first_step: initial step size (> 0), or None for Hairer's heuristic.
+        max_steps: attempted steps per trajectory after which it stops with status "max_num_steps".
+
+    Returns:
+        `EnsembleSolution` with `ys (T, *y0.shape)` and per-trajectory `SolverStats`.
+
+    Raises:
+        TypeError: an unsupported problem. ValueError: bad shapes, times or tolerances, or a CUDA tensor.
+    """
+    entry = STIFF_FUSED_SYSTEMS.get(type(problem))
+    if entry is None:
+        names = ", ".join(t.__name__ for t in STIFF_FUSED_SYSTEMS)
+        raise TypeError(f"problem must be one of {names}; got {type(problem).__name__}")
+    if isinstance(problem, ThresholdedKuramoto) and (
+        problem.graph is not None or torch.as_tensor(problem.coupling).numel() != 1
+    ):
+        raise ValueError("the fused thresholded Kuramoto is all-to-all with one coupling K: graph=None, K a number")
+    name, row = entry
+    if not isinstance(y0, Tensor) or y0.dim() not in (1, 2):
+        raise ValueError(f"y0 must be a (n,) or (B, n) tensor; got {getattr(y0, 'shape', type(y0).__name__)}")
+    batch = y0 if y0.dim() == 2 else y0[None]
+    params = torch.tensor(row(problem), dtype=torch.float64).expand(batch.shape[0], -1).contiguous()
+    ys, stats, t_final = ensemble_rodas5(
+        name, batch, params, t_eval, rtol=rtol, atol=atol, first_step=first_step, max_steps=max_steps
+    )
+    status = (stats[:, 3] + 1).to(torch.int8)  # op codes 0..4 → Status.success..Status.singular_matrix
+    solver_stats = SolverStats(stats[:, 0], stats[:, 1], stats[:, 2], status, t_final)
+    ok = bool((status == Status.success).all())
+    ys = ys if y0.dim() == 2 else ys[:, 0]
+    return EnsembleSolution(t_eval.detach().to(torch.float64), ys, solver_stats, ok, _message(status))
