@@ -34,9 +34,7 @@ CASES = [
     for impl in op.impls_for(DEVICE)
 ]
 
-_fastsim_results: dict[
-    str, dict[str, float]
-] = {}  # group -> {"median": s, "peak_bytes": B} of its fastsim test
+_fastsim_results: dict[str, dict[str, float]] = {}  # group -> {"median": s, "peak_bytes": B} of its fastsim test
 
 
 @functools.lru_cache(maxsize=1)

@@ -286,11 +286,7 @@ OPS: dict[str, Op] = {
             "gn_edge_fwd_bwd",
             f"GN edge step forward + backward, H = O = {GN_HIDDEN}",
             with_backends("fastsim", gn_fastsim)
-            + (
-                Impl(
-                    "plain_torch", "gather-concat → Linear → GELU → Linear → GELU → index_add", gn_plain_torch
-                ),
-            ),
+            + (Impl("plain_torch", "gather-concat → Linear → GELU → Linear → GELU → index_add", gn_plain_torch),),
             ("graph", "gn"),
             features=(GN_HIDDEN,),
             slow=True,
@@ -330,9 +326,7 @@ def check(op: Op, impl: Impl, inputs: Inputs, tol: float = 1e-4) -> object:
         err = (got - ref).abs().max().item() if ref.numel() else 0.0
         scale = max(1.0, ref.abs().max().item() if ref.numel() else 0.0)
         if not err <= tol * scale:
-            raise AssertionError(
-                f"{op.name}/{impl.name} output {k} differs from fastsim: max |diff| {err:.3g}"
-            )
+            raise AssertionError(f"{op.name}/{impl.name} output {k} differs from fastsim: max |diff| {err:.3g}")
     return result
 
 

@@ -81,9 +81,7 @@ def _weighted_sum_conv() -> torch.nn.Module:
         def __init__(self) -> None:
             super().__init__(aggr="add")
 
-        def forward(
-            self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor
-        ) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
             return self.propagate(edge_index, x=x, edge_weight=edge_weight)
 
         def message(self, x_j: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:

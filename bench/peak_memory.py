@@ -45,9 +45,7 @@ def peak_growth(op_name: str, impl_name: str, inputs: cases.Inputs) -> tuple[int
     op = cases.OPS[op_name]
     impl = op.impl(impl_name)
     warm_up = cases.Inputs(inputs.graph_kind, cases.Sizes(200, 2_000), inputs.features, inputs.device)
-    cases.timed(
-        impl, warm_up.build(op.inputs)
-    )()  # one-time costs (thread pools, lazy init) stay out of the peak
+    cases.timed(impl, warm_up.build(op.inputs))()  # one-time costs (thread pools, lazy init) stay out of the peak
     del warm_up
     inputs.build(op.inputs)
     gc.collect()

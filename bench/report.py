@@ -6,7 +6,8 @@ Runs the cases of `bench.message_passing_cases` itself: for each (op, graph, F) 
 checked against fastsim once (which also warms it up), then timed K times, interleaved (the starting
 implementation rotates each repetition), all on the same inputs in one process; the table reports medians.
 The GN edge step's peak memory is measured per implementation in a fresh subprocess (`bench.peak_memory`).
-Without `--out`, a full run writes bench/RESULTS.md and a `--smoke` run (N=2e3, E=2e4) only prints.
+Without `--out`, a full run rewrites the "message-passing" section of bench/RESULTS.md and a `--smoke` run
+(N=2e3, E=2e4) only prints.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 import fastsim
 from bench import message_passing_cases as cases
 from bench import peak_memory
+from bench.results_file import write_section
 
 FASTEST_PEER = "<fastest peer>"
 
@@ -80,9 +82,7 @@ def _importable(module: str) -> bool:
     return True
 
 
-def measure_case(
-    op: cases.Op, graph: str, features: int, sizes: cases.Sizes, device: str, reps: int
-) -> list[Row]:
+def measure_case(op: cases.Op, graph: str, features: int, sizes: cases.Sizes, device: str, reps: int) -> list[Row]:
     """Check every implementation of one case, then time them `reps` times, interleaved."""
     inputs = cases.Inputs(graph, sizes, features, device)
     rows, calls = [], []
@@ -110,9 +110,7 @@ def measure_case(
     if op.slow:
         for row in rows:
             if row.status == "ok":
-                row.peak_bytes, method = peak_memory.measure(
-                    op.name, row.impl.name, graph, sizes, features, device
-                )
+                row.peak_bytes, method = peak_memory.measure(op.name, row.impl.name, graph, sizes, features, device)
                 row.status = f"ok (peak memory: {method})"
     return rows
 
@@ -220,16 +218,14 @@ def render(
             for features in op.features:
                 case = [r for r in op_rows if (r.graph, r.features) == (graph, features)]
                 for row in case:
-                    lines.append(
-                        "| " + " | ".join([graph, str(features), *_cell(row, case[0], sizes)]) + " |"
-                    )
+                    lines.append("| " + " | ".join([graph, str(features), *_cell(row, case[0], sizes)]) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (N=2e3, E=2e4) to check the harness")
-    parser.add_argument("--out", type=Path, help="Markdown file (default: bench/RESULTS.md unless --smoke)")
+    parser.add_argument("--out", type=Path, help="Markdown file (default: a section of bench/RESULTS.md)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per implementation (GN: 3)")
     parser.add_argument("--ops", default=",".join(cases.OPS), help="comma-separated ops to run")
@@ -239,7 +235,6 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(args.ops.split(",")) - set(cases.OPS)
     if unknown:
         parser.error(f"--ops: unknown {sorted(unknown)}; choose from {list(cases.OPS)}")
-    out = args.out if args.out is not None or args.smoke else Path(__file__).with_name("RESULTS.md")
     sizes = cases.sizes_for(args.device, args.smoke)
     command = "python -m bench.report " + " ".join(argv if argv is not None else sys.argv[1:])
 
@@ -258,9 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     info.append(("load average (1 min)", f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after the run"))
     text = render(rows, summary, info, command.strip(), args.reps, sizes)
     print(text)
-    if out is not None:
-        out.write_text(text)
-        print(f"wrote {out}", file=sys.stderr)
+    if args.out is not None:
+        args.out.write_text(text)
+    elif not args.smoke:
+        write_section("message-passing", text)
+        print("wrote the message-passing section of bench/RESULTS.md", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Workload (a) of issue 4: heat diffusion on `B` Erdős–Rényi graphs with `N ~ U{100..200}` nodes and mean degree
 `k ~ U[2, 4]` (NGS's heat setting: `D ~ U[0.1, 2]` per undirected edge, hot spots), integrated to T = 2 at
 rtol = atol = 1e-8 with output at NGS's 41 non-uniform test times (`time_grid((1, 2), (20, 20), 0.8)`).
+Workload (b): all-to-all Kuramoto (NGS's global coupling K/N) with N = 1000 oscillators per trajectory, `B`
+trajectories to T = 5 with NGS's 21 non-uniform times; the O(N) mean-field form everywhere (scipy: numpy).
 Workload (c): coupled Rössler (NGS ranges) on `B` such graphs to T = 40, same tolerances.
 
 Every implementation integrates the same trajectories with the same tolerances and returns `(T, N_total, ...)`
@@ -29,7 +31,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 from fastsim import Graph
-from fastsim.dynamics import CoupledRossler, HeatDiffusion
+from fastsim.dynamics import CoupledRossler, HeatDiffusion, KuramotoMeanField
 from fastsim.graphs import erdos_renyi, time_grid
 from fastsim.solvers.fused import solve_ensemble
 
@@ -78,6 +80,28 @@ def heat_workload(num_graphs: int = 1000, seed: int = 0) -> Workload:
         block = minus_l[ptr[b] : ptr[b + 1], ptr[b] : ptr[b + 1]].tocsr()
         rhs.append(lambda t, y, a=block: a @ y)
     return Workload("heat", system, y0, t, ptr, rhs)
+
+
+def kuramoto_workload(num_graphs: int = 100, num_nodes: int = 1000, seed: int = 0) -> Workload:
+    """Workload (b): B all-to-all populations of `num_nodes` oscillators (edgeless graphs: the mean field needs
+    only the node partition)."""
+    empty = torch.empty(2, 0, dtype=torch.int64)
+    graph = Graph.batch_graphs([Graph.from_edge_index(empty, num_nodes) for _ in range(num_graphs)])
+    system = KuramotoMeanField(graph, **KuramotoMeanField.sample_coefficients(graph, seed + 1))
+    y0 = KuramotoMeanField.initial_state(graph, seed + 2)
+    t = time_grid((5.0,), (20,), 0.6, generator=seed + 3)
+    ptr = graph.ptr.tolist()
+    rhs = []
+    for b in range(num_graphs):
+        omega = system.omega[ptr[b] : ptr[b + 1]].numpy()
+        k_over_n = float(system.coupling[b]) / num_nodes
+
+        def f(t, th, omega=omega, k_over_n=k_over_n):
+            sin, cos = np.sin(th), np.cos(th)
+            return omega + k_over_n * (cos * sin.sum() - sin * cos.sum())
+
+        rhs.append(f)
+    return Workload("kuramoto", system, y0, t, ptr, rhs)
 
 
 def rossler_workload(num_graphs: int = 200, seed: int = 0, horizon: float = 40.0) -> Workload:
