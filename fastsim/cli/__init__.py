@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from fastsim.cli.info_plane import add_info_plane
 from fastsim.cli.simulate import add_plot, add_simulate
 
 
@@ -34,7 +35,7 @@ def add_info(commands) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastsim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (add_info, add_simulate, add_plot):
+    for add in (add_info, add_simulate, add_plot, add_info_plane):
         add(commands)
     return parser
 

@@ -57,9 +57,7 @@ def _check_indptr(indptr: object, num_items: int, device: torch.device) -> torch
     if not isinstance(indptr, torch.Tensor):
         raise TypeError(f"indptr must be a torch.Tensor; got {type(indptr).__name__}")
     if indptr.dtype != torch.int64 or indptr.dim() != 1 or indptr.numel() == 0:
-        raise ValueError(
-            f"indptr must be a non-empty 1-D int64 tensor; got {indptr.dtype} {tuple(indptr.shape)}"
-        )
+        raise ValueError(f"indptr must be a non-empty 1-D int64 tensor; got {indptr.dtype} {tuple(indptr.shape)}")
     if indptr.device != device:
         raise ValueError(f"indptr is on {indptr.device} but src is on {device}")
     if not torch.compiler.is_compiling():  # data checks need a host sync; compiled callers pass checked CSR
@@ -72,9 +70,7 @@ def _check_indptr(indptr: object, num_items: int, device: torch.device) -> torch
     return indptr.contiguous()
 
 
-def segment_reduce(
-    src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum"
-) -> torch.Tensor | SegmentArgResult:
+def segment_reduce(src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum") -> torch.Tensor | SegmentArgResult:
     """Reduce `src` over contiguous segments: `out[i] = reduce(src[indptr[i]:indptr[i+1]])`.
 
     Args:
@@ -100,9 +96,7 @@ def segment_reduce(
     return SegmentArgResult(out, arg) if reduce in ("min", "max") else out
 
 
-def spmm(
-    graph: Graph, x: torch.Tensor, reduce: str = "sum", weight: torch.Tensor | None = None
-) -> torch.Tensor:
+def spmm(graph: Graph, x: torch.Tensor, reduce: str = "sum", weight: torch.Tensor | None = None) -> torch.Tensor:
     """Aggregate neighbour features: `y[i] = reduce_{j→i} w_ji · x[j]`.
 
     Args:

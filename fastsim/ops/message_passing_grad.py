@@ -85,16 +85,12 @@ def _call(name, *args):
 
 def _segment_ids(indptr: torch.Tensor, num_items: int) -> torch.Tensor:
     counts = indptr[1:] - indptr[:-1]
-    return torch.repeat_interleave(
-        torch.arange(counts.shape[0], device=indptr.device), counts, output_size=num_items
-    )
+    return torch.repeat_interleave(torch.arange(counts.shape[0], device=indptr.device), counts, output_size=num_items)
 
 
 def _reversed(indptr, src, rev_indptr, rev_dst, rev_perm):
     """The graph five of the transposed graph: its reverse is the original CSR."""
-    inverse = torch.empty_like(rev_perm).scatter_(
-        0, rev_perm, torch.arange(rev_perm.shape[0], device=rev_perm.device)
-    )
+    inverse = torch.empty_like(rev_perm).scatter_(0, rev_perm, torch.arange(rev_perm.shape[0], device=rev_perm.device))
     return rev_indptr, rev_dst, indptr, src, inverse
 
 
@@ -224,9 +220,7 @@ def _gn_backward(ctx, grad_node, grad_edge):
     )
     grad_graph = None
     if ctx.has_graph and ctx.needs_input_grad[8]:
-        grad_graph = grad_p_dst.new_zeros((ctx.num_graphs, grad_p_dst.shape[1])).index_add_(
-            0, batch, grad_p_dst
-        )
+        grad_graph = grad_p_dst.new_zeros((ctx.num_graphs, grad_p_dst.shape[1])).index_add_(0, batch, grad_p_dst)
     return (None,) * 5 + (
         grad_p_src,
         grad_p_dst,

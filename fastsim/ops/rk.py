@@ -19,18 +19,11 @@ def _check_stage_args(y: torch.Tensor, dt: torch.Tensor, ks: Sequence[torch.Tens
     if len(ks) < count:
         raise ValueError(f"ks holds {len(ks)} stages but {count} coefficients were given")
     for s, k in enumerate(ks[:count]):
-        if (
-            not isinstance(k, torch.Tensor)
-            or k.shape != y.shape
-            or k.dtype != y.dtype
-            or k.device != y.device
-        ):
+        if not isinstance(k, torch.Tensor) or k.shape != y.shape or k.dtype != y.dtype or k.device != y.device:
             raise ValueError(f"ks[{s}] must match y (shape {tuple(y.shape)}, {y.dtype}, {y.device})")
 
 
-def rk_stage(
-    y: torch.Tensor, dt: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float]
-) -> torch.Tensor:
+def rk_stage(y: torch.Tensor, dt: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float]) -> torch.Tensor:
     """`y + dt[:, None] · Σ_s coeffs[s] · ks[s]`: a Runge-Kutta stage state (or, with the weights b, y_new).
 
     Args:
@@ -111,9 +104,7 @@ def register(suffix: str = "") -> None:
     if not suffix:
         torch.library.register_fake("fastsim::rk_stage")(_rk_stage_fake)
         torch.library.register_fake("fastsim::rk_error_norm")(_rk_error_norm_fake)
-    torch.library.register_autograd(
-        f"fastsim::rk_stage{suffix}", _rk_stage_backward, setup_context=_rk_stage_setup
-    )
+    torch.library.register_autograd(f"fastsim::rk_stage{suffix}", _rk_stage_backward, setup_context=_rk_stage_setup)
 
 
 register()
