@@ -39,6 +39,9 @@ TORCH_LIBRARY(fastsim, m) {
   m.def(
       "ensemble_rodas5(Tensor y0, Tensor params, Tensor t_eval, str system, float rtol, float atol, "
       "float first_step, int max_steps) -> (Tensor, Tensor, Tensor)");
+  // Information estimators (csrc/mi): fused Gaussian Gram (optionally Hadamard-joined) and KDE log-sum-exp.
+  m.def("gaussian_gram(Tensor x, Tensor sigma, Tensor? other) -> Tensor");
+  m.def("kde_logsumexp(Tensor t, float scale) -> Tensor");
 }
 
 namespace py = pybind11;

@@ -32,6 +32,8 @@ CUDA_PREFERRED: dict[str, str] = {
     "gn_edge_aggregate_backward": "cpp",
     "rk_stage": "cpp",
     "rk_error_norm": "cpp",
+    "gaussian_gram": "cpp",
+    "kde_logsumexp": "cpp",
 }
 
 _backend: str = "auto"
@@ -63,14 +65,15 @@ def triton_kernels():
     """The Triton kernel modules (registering fastsim::<op>_triton), or None without triton (imported on first use)."""
     global _triton_registered
     try:
-        modules = [importlib.import_module(f"fastsim.kernels.{name}") for name in ("message_passing", "rk")]
+        modules = [importlib.import_module(f"fastsim.kernels.{name}") for name in ("message_passing", "rk", "mi")]
     except ImportError:
         return None
     if not _triton_registered:
-        from fastsim.ops import message_passing_grad, rk
+        from fastsim.ops import message_passing_grad, mi, rk
 
         message_passing_grad.register("_triton")
         rk.register("_triton")
+        mi.register("_triton")
         _triton_registered = True
     return modules
 

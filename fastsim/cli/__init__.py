@@ -10,6 +10,7 @@ import sys
 
 from fastsim.cli.info_plane import add_info_plane
 from fastsim.cli.simulate import add_plot, add_simulate
+from fastsim.cli.train import add_rollout, add_train
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def add_info(commands) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastsim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (add_info, add_simulate, add_plot, add_info_plane):
+    for add in (add_info, add_simulate, add_plot, add_info_plane, add_train, add_rollout):
         add(commands)
     return parser
 

@@ -16,6 +16,21 @@ the same data as an uninterrupted run. File format: python -c "import fastsim.da
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.system == "burgers":  # grid datasets have their own file format (fastsim.experiments.gnrk)
+        from fastsim.experiments.gnrk import BurgersConfig, simulate_burgers
+
+        config = BurgersConfig(
+            dataset=args.dataset,
+            num_samples=args.num_samples,
+            grid=tuple(args.grid),
+            grid_range=tuple(args.grid_range),
+            num_steps=args.num_steps[0] if args.num_steps else 200,
+            dt=args.dt,
+            method=args.method,
+            seed=args.seed,
+        )
+        simulate_burgers(config, args.out, progress=not args.quiet)
+        return 0
     from fastsim.datasets import STATUS_CODES
     from fastsim.simulate import SimulationConfig, generate
 
@@ -92,7 +107,7 @@ def add_simulate(commands) -> None:
         + "\n".join(f"  {name:<20} {' '.join(map(str, spec.time_grid))}" for name, spec in SYSTEMS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sim.add_argument("system", choices=list(SYSTEMS), help="the dynamics")
+    sim.add_argument("system", choices=[*SYSTEMS, "burgers"], help="the dynamics (burgers: GNRK's grid datasets)")
     sim.add_argument("--out", required=True, help="the .npz file to write (its folder must exist)")
     sim.add_argument("--num-samples", type=number(int, "--num-samples", 1), default=1000, help="default 1000")
     sim.add_argument(
@@ -167,6 +182,13 @@ def add_simulate(commands) -> None:
     )
     sim.add_argument("--resume", action="store_true", help="continue from the checkpoints in <out stem>.partial/")
     sim.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    burgers = sim.add_argument_group("burgers (GNRK datasets I-IV; --method rk4 or euler, --num-steps, --seed)")
+    burgers.add_argument("--dataset", choices=("I", "II", "III", "IV"), default="I", help="default I")
+    burgers.add_argument("--grid", type=number(int, "--grid", 3), nargs=2, default=[100, 100], metavar=("NX", "NY"))
+    burgers.add_argument(
+        "--grid-range", type=number(int, "--grid-range", 3), nargs=2, default=[50, 150], metavar=("MIN", "MAX")
+    )
+    burgers.add_argument("--dt", type=number(float, "--dt"), default=1e-3, help="mean time step (default 1e-3)")
     sim.set_defaults(run=_simulate, parser=sim)
 
 

@@ -147,4 +147,7 @@ def add_rollout(commands) -> None:
     rollout.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     rollout.add_argument("--batch-size", type=number(int, "--batch-size", 1), default=16, help="graphs per batch")
     rollout.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+    rollout.add_argument(
+        "--tableaux", nargs="+", metavar="NAME", help="gnrk: RK methods to roll out with (default: the trained one)"
+    )
     rollout.set_defaults(run=_rollout, parser=rollout)

@@ -1,5 +1,7 @@
 """Graph-network building blocks on top of the fused message-passing ops."""
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -61,14 +63,79 @@ class EdgeBlock(nn.Module):
         """Aggregated messages `(N, O)`, and the per-edge messages `(E, O)` in CSR order if `return_edges`.
 
         Args:
-            graph: the graph. x: `(N, n)` node features. edge_attr: `(E, e)` in CSR order (if edge_dim > 0).
+            graph: the graph. x: `(N, n)` node features. edge_attr: `(E, e)` in CSR order (if edge_dim > 0), or
+            `(e,)` features shared by every edge (folded into the bias: no per-edge term is formed).
             glob: `(B, g)` per-graph features (if glob_dim > 0), B = graph.num_graphs.
+
+        Under autocast the fused step runs in float32 (the op has no half-precision kernel).
         """
-        w_src, w_dst, w_edge, w_glob = self.first.weight.split(self.dims, dim=1)
-        p_src = x @ w_src.T
-        p_dst = torch.addmm(self.first.bias, x, w_dst.T)
-        edge_term = edge_attr @ w_edge.T if self.dims[2] else None
-        graph_term = glob @ w_glob.T if self.dims[3] else None
-        return ops.gn_edge_aggregate(
-            graph, p_src, p_dst, self.second.weight, self.second.bias, edge_term, graph_term, return_edges
-        )
+        with _full_precision(x):
+            x, edge_attr, glob = (_float32(t) for t in (x, edge_attr, glob))
+            w_src, w_dst, w_edge, w_glob = self.first.weight.split(self.dims, dim=1)
+            bias = self.first.bias
+            edge_term = None
+            if self.dims[2] and edge_attr.dim() == 1:
+                bias = bias + w_edge @ edge_attr
+            elif self.dims[2]:
+                edge_term = edge_attr @ w_edge.T
+            p_src = x @ w_src.T
+            p_dst = torch.addmm(bias, x, w_dst.T)
+            graph_term = glob @ w_glob.T if self.dims[3] else None
+            return ops.gn_edge_aggregate(
+                graph, p_src, p_dst, self.second.weight, self.second.bias, edge_term, graph_term, return_edges
+            )
+
+
+def _float32(t: torch.Tensor | None) -> torch.Tensor | None:
+    """`t` in float32 when autocast left it in half precision (fastsim's graph ops take float32/float64)."""
+    return t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _full_precision(x: torch.Tensor):
+    """A context with autocast off on `x`'s device (a no-op context when autocast is not on)."""
+    enabled = torch.is_autocast_enabled(x.device.type)
+    return torch.autocast(x.device.type, enabled=False) if enabled else contextlib.nullcontext()
+
+
+class GraphNetworkLayer(nn.Module):
+    """One NGS graph-network layer (ngs_gnrk.md §1.2): edge, node and global updates without residuals.
+
+    `e'_ji = φ_e([v_j, v_i, e_ji, g])`, `ê_i = Σ_j e'_ji`, `v'_i = φ_v([v_i, ê_i, g])`, then
+    `g' = φ_g([min_i v'_i, min_i ê_i, g])` with minima over the nodes of each graph (over the aggregated
+    messages `ê`, not the raw edges, as the reference does). Every φ is a two-layer MLP whose hidden width is its
+    input width, with GELU after both layers. φ_e and the sum run fused (`EdgeBlock`).
+
+    Args:
+        node_dim, edge_dim, glob_dim: widths of the node, edge and graph features (all > 0).
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, glob_dim: int) -> None:
+        super().__init__()
+        edge_in, update_in = 2 * node_dim + edge_dim + glob_dim, node_dim + edge_dim + glob_dim
+        self.per_edge_update = EdgeBlock(node_dim, edge_dim, glob_dim, edge_in, edge_dim)
+        self.per_node_update = MLP([update_in, update_in, node_dim], final_activation=True)
+        self.glob_update = MLP([update_in, update_in, glob_dim], final_activation=True)
+
+    def forward(
+        self, graph: Graph, node: torch.Tensor, edge: torch.Tensor, glob: torch.Tensor, *, last: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """New `(node (N, n), edge (E, e), glob (B, g))` features.
+
+        Args:
+            graph: the (batched) graph, edges j → i. node: `(N, n)`. edge: `(E, e)` in CSR order, or `(e,)` shared
+            by every edge. glob: `(B, g)`.
+            last: the final layer of a stack, whose edge and graph outputs nobody reads: they are not computed
+                and returned as None.
+        """
+        if last:
+            aggregated, edge_out = self.per_edge_update(graph, node, edge, glob), None
+        else:
+            aggregated, edge_out = self.per_edge_update(graph, node, edge, glob, return_edges=True)
+        node_out = self.per_node_update(torch.cat([node, aggregated, glob[graph.batch]], dim=1))
+        if last:
+            return node_out, None, None
+        with _full_precision(node):
+            node_min = ops.segment_reduce(_float32(node_out), graph.ptr, "min").values
+            edge_min = ops.segment_reduce(_float32(aggregated), graph.ptr, "min").values
+        glob_out = self.glob_update(torch.cat([node_min, edge_min, glob], dim=1))
+        return node_out, edge_out, glob_out

@@ -10,6 +10,7 @@ from fastsim.ops.message_passing import (
     segment_reduce,
     spmm,
 )
+from fastsim.ops.mi import gaussian_gram, kde_logsumexp
 from fastsim.ops.rk import rk_error_norm, rk_stage
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "SegmentArgResult",
     "ensemble_dopri5",
     "ensemble_rodas5",
+    "gaussian_gram",
     "gn_edge_aggregate",
+    "kde_logsumexp",
     "sddmm",
     "segment_reduce",
     "rk_error_norm",

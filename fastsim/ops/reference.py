@@ -111,3 +111,20 @@ def rk_error_norm(
     e3 = sum((c * k for c, k in zip(b_err_aux, ks)), torch.zeros_like(y0)) / scale
     n5, n3 = e.square().sum(1), e3.square().sum(1)
     return dt.abs() * n5 / (y0.shape[1] * (n5 + 0.01 * n3)).sqrt()
+
+
+def gaussian_gram(x: torch.Tensor, sigma: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+    """`exp(−‖x_i − x_j‖²/(2σ²))/N` for `x (B, N, d)`, `sigma (B,)`; with trace-1 `other (B, N, N)` the
+    normalised Hadamard product `A ∘ other / tr(A ∘ other)`."""
+    sq = x.square().sum(-1)
+    d2 = (sq[:, :, None] + sq[:, None, :] - 2.0 * x @ x.transpose(1, 2)).clamp_min(0.0)
+    gram = torch.exp(-d2 / (2.0 * sigma[:, None, None] ** 2)) / x.shape[1]
+    if other is None:
+        return gram
+    joint = gram * other
+    return joint / joint.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None]
+
+
+def kde_logsumexp(t: torch.Tensor, scale: float) -> torch.Tensor:
+    """`log Σ_j exp(−scale · ‖t_i − t_j‖²)` per row of `t (B, N, d)`, through the full (B, N, N) matrix."""
+    return torch.logsumexp(-scale * torch.cdist(t, t).square(), dim=-1)

@@ -1,0 +1,59 @@
+"""pytest-benchmark comparison of fastsim's NGS with the same architecture in plain PyG and in plain torch.
+
+Run `pytest bench/bench_ngs.py` (heat and Rössler models, a batch of 16 ER graphs of 100–200 nodes: one training step
+and one 40-step rollout per implementation) or with `FASTSIM_BENCH_SMOKE=1` (two tiny graphs, one round: a check of
+the harness). Each peer's rollout is first checked against fastsim's; its time relative to fastsim's is stored in
+`extra_info["ratio"]`. `python -m bench.ngs_report` measures the same implementations, adds the 3000-node graph and
+the scipy DOP853 comparison, and writes the "ngs" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from bench import ngs_report as cases
+
+pytest.importorskip("pytest_benchmark")
+
+SMOKE = os.environ.get("FASTSIM_BENCH_SMOKE", "") not in ("", "0")
+ROUNDS = 1 if SMOKE else 5
+IMPLS = list(cases.IMPLEMENTATIONS)  # fastsim first
+_medians: dict[tuple, float] = {}
+
+
+@functools.cache
+def _workload(system: str) -> cases.Workload:
+    sizes = [20, 30] if SMOKE else [int(n) for n in np.random.default_rng(0).integers(100, 201, 16)]
+    return cases.workload(system, sizes, 40)
+
+
+def _record(benchmark, key: tuple, fastsim_key: tuple) -> None:
+    _medians[key] = benchmark.stats.stats.median
+    base = _medians.get(fastsim_key)
+    if base:
+        benchmark.extra_info["ratio"] = _medians[key] / base
+
+
+@pytest.mark.parametrize("system", ["heat", "rossler"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_rollout(benchmark, system: str, impl: str) -> None:
+    w, fn = _workload(system), cases.IMPLEMENTATIONS[impl]["rollout"]
+    torch.testing.assert_close(fn(w), cases.IMPLEMENTATIONS["fastsim"]["rollout"](w), rtol=1e-4, atol=1e-4)
+    benchmark.group = f"NGS {system} 40-step rollout, {w.graph.num_graphs} graphs"
+    benchmark.pedantic(fn, args=(w,), rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _record(benchmark, ("rollout", system, impl), ("rollout", system, IMPLS[0]))
+
+
+@pytest.mark.parametrize("system", ["heat", "rossler"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_train_step(benchmark, system: str, impl: str) -> None:
+    w, fn = _workload(system), cases.IMPLEMENTATIONS[impl]["train"]
+    optimizer = torch.optim.AdamW(w.model.parameters(), lr=1e-6)
+    benchmark.group = f"NGS {system} training step, {w.graph.num_graphs} graphs"
+    benchmark.pedantic(fn, args=(w, optimizer), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    _record(benchmark, ("train", system, impl), ("train", system, IMPLS[0]))

@@ -1,0 +1,262 @@
+"""Time fastsim's NGS against the same architecture in plain PyG and in plain torch; write a Markdown table.
+
+    python -m bench.ngs_report [--smoke] [--reps 5]
+
+Workloads (issue 6): the heat (d = 8) and coupled-Rössler (d = 32) models on a batch of 16 Erdős–Rényi graphs of
+100–200 nodes (mean degree 2–4) and on one G_ext graph of 3000 nodes. Per workload: one training step (forward,
+backward, AdamW) and a 40-step rollout (inference mode), each implementation checked against fastsim's output first.
+The peers share fastsim's parameters: `PyG` is the authors' formulation (concatenated edge inputs,
+`torch_geometric.utils.scatter` sum and min); `torch` uses `index_add_` and `scatter_reduce`. Also the paper's
+efficiency comparison: one 100–200-node heat trajectory, 40 non-uniform steps to T = 2, NGS rollout vs scipy DOP853
+at rtol = atol = 1e-8. Times are medians of `--reps` runs in one process (one implementation after another);
+ratios are peer / fastsim. A full run rewrites the "ngs" section of bench/RESULTS.md; `--smoke` (tiny sizes,
+one rep) only prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+import fastsim
+from fastsim.dynamics import HeatDiffusion
+from fastsim.graph import Graph
+from fastsim.graphs import erdos_renyi, time_grid
+from fastsim.models import NGS
+
+TARGETS = {"train step": 3.0, "rollout": 10.0}  # required speed-up over PyG
+
+
+@dataclass
+class Workload:
+    name: str
+    model: NGS
+    graph: Graph
+    state: torch.Tensor
+    dts: torch.Tensor  # (S, B)
+    coefficients: dict[str, torch.Tensor | None]
+
+
+def workload(system: str, sizes: list[int], steps: int, seed: int = 0) -> Workload:
+    """Random graphs, states and coefficients of `system` ("heat" or "rossler") with the paper's model width."""
+    gen = torch.Generator().manual_seed(seed)
+    degrees = 2 + 2 * torch.rand(len(sizes), generator=gen)
+    graph = Graph.batch_graphs([erdos_renyi(n, k.item(), generator=gen) for n, k in zip(sizes, degrees)])
+    torch.manual_seed(seed)
+    model = NGS.for_system(system)
+    n, e, b = graph.num_nodes, graph.num_edges, graph.num_graphs
+    dts = torch.rand(steps, b, generator=gen) * 0.08 + 0.01
+    if system == "heat":
+        state, coefficients = (torch.rand(n, generator=gen) < 0.5).float(), {"edge": torch.rand(e, generator=gen) + 0.1}
+    else:
+        state = torch.randn(n, 3, generator=gen)
+        coefficients = {"edge": 0.05 * torch.rand(e, generator=gen), "glob": torch.rand(b, 3, generator=gen)}
+    return Workload(f"{system}, {len(sizes)}×{min(sizes)}-{max(sizes)} nodes", model, graph, state, dts, coefficients)
+
+
+# ------------------------------------------------------------------------------------------------ peers
+def _pyg_sum(x, index, size):
+    from torch_geometric.utils import scatter
+
+    return scatter(x, index, dim=0, dim_size=size, reduce="sum")
+
+
+def _pyg_min(x, index, size):
+    from torch_geometric.utils import scatter
+
+    return scatter(x, index, dim=0, dim_size=size, reduce="min")
+
+
+def _torch_sum(x, index, size):
+    return x.new_zeros(size, x.shape[1]).index_add_(0, index, x)
+
+
+def _torch_min(x, index, size):
+    out = x.new_zeros(size, x.shape[1])
+    return out.scatter_reduce(0, index[:, None].expand_as(x), x, "amin", include_self=False)
+
+
+def peer_step(model: NGS, w: Workload, tensors: dict, state, dt, emb, scatter_sum, scatter_min):
+    """One NGS step written the reference way (per-edge concatenation), with the given scatter functions."""
+    src, dst, batch, num_graphs = tensors["src"], tensors["dst"], tensors["batch"], w.graph.num_graphs
+    x = state.reshape(state.shape[0], -1)
+    node = model.state_encoder(x)
+    glob = model.dt_encoder(dt[:, None])
+    if emb["glob"] is not None:
+        glob = torch.cat([glob, emb["glob"]], 1)
+    edge = emb["edge"]
+    for layer in model.gn_layers:
+        mlp = layer.per_edge_update
+        edge = F.gelu(mlp.second(F.gelu(mlp.first(torch.cat([node[src], node[dst], edge, glob[batch][src]], 1)))))
+        agg = scatter_sum(edge, dst, node.shape[0])
+        node = layer.per_node_update(torch.cat([node, agg, glob[batch]], 1))
+        pooled = torch.cat([scatter_min(node, batch, num_graphs), scatter_min(agg, batch, num_graphs)], 1)
+        glob = layer.glob_update(torch.cat([pooled, glob], 1))
+    return state + model.decoder(node).reshape(state.shape)
+
+
+def peer(scatter_sum, scatter_min) -> dict[str, Callable]:
+    def encode(w: Workload) -> dict:
+        edge = w.coefficients["edge"][:, None]
+        glob = w.coefficients.get("glob")
+        return {"edge": w.model.edge_encoder(edge), "glob": None if glob is None else w.model.glob_encoder(glob)}
+
+    def tensors(w):
+        return {"src": w.graph.src, "dst": w.graph.dst, "batch": w.graph.batch}
+
+    def train_step(w: Workload, optimizer) -> float:
+        out = peer_step(w.model, w, tensors(w), w.state, w.dts[0], encode(w), scatter_sum, scatter_min)
+        loss = out.square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return out.detach()
+
+    def rollout(w: Workload) -> torch.Tensor:
+        with torch.inference_mode():
+            t, emb, x = tensors(w), encode(w), w.state
+            for dt in w.dts:
+                x = peer_step(w.model, w, t, x, dt, emb, scatter_sum, scatter_min)
+        return x
+
+    return {"train": train_step, "rollout": rollout}
+
+
+def fastsim_impl() -> dict[str, Callable]:
+    def train_step(w: Workload, optimizer) -> torch.Tensor:
+        out = w.model(w.graph, w.state, w.dts[0], **w.coefficients)
+        loss = out.square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return out.detach()
+
+    def rollout(w: Workload) -> torch.Tensor:
+        return w.model.rollout(w.graph, w.state, w.dts, **w.coefficients)[-1]
+
+    return {"train": train_step, "rollout": rollout}
+
+
+IMPLEMENTATIONS = {"fastsim": fastsim_impl(), "PyG": peer(_pyg_sum, _pyg_min), "torch": peer(_torch_sum, _torch_min)}
+
+
+# ------------------------------------------------------------------------------------------------ timing
+def _median_time(fn: Callable[[], object], reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(w: Workload, reps: int) -> list[dict]:
+    """Check each implementation against fastsim, then time a training step and the rollout of each."""
+    rows = []
+    reference = IMPLEMENTATIONS["fastsim"]["rollout"](w)
+    state = {k: v.detach().clone() for k, v in w.model.state_dict().items()}
+    for name, impl in IMPLEMENTATIONS.items():
+        w.model.load_state_dict(state)
+        diff = (impl["rollout"](w) - reference).abs().max().item()
+        optimizer = torch.optim.AdamW(w.model.parameters(), lr=1e-6)
+        impl["train"](w, optimizer)  # warm-up
+        train = _median_time(lambda impl=impl, optimizer=optimizer: impl["train"](w, optimizer), reps)
+        rollout = _median_time(lambda impl=impl: impl["rollout"](w), reps)
+        rows.append({"impl": name, "max_diff": diff, "train": train, "rollout": rollout})
+    w.model.load_state_dict(state)
+    return rows
+
+
+def solver_comparison(reps: int, smoke: bool) -> dict:
+    """One heat trajectory (N ∈ [100, 200], 40 non-uniform steps to T = 2): NGS rollout vs scipy DOP853."""
+    from scipy.integrate import solve_ivp
+
+    gen = torch.Generator().manual_seed(1)
+    n = 30 if smoke else int(torch.randint(100, 201, (1,), generator=gen))
+    graph = erdos_renyi(n, 3.0, generator=gen)
+    coefficients = HeatDiffusion.sample_coefficients(graph, gen)
+    y0 = HeatDiffusion.initial_state(graph, gen)
+    times = time_grid(2.0, 40, 0.8, gen)
+    dense = -HeatDiffusion(graph, **coefficients).jacobian(0.0, y0).to_dense().numpy()
+    laplacian = -dense
+
+    def scipy_run():
+        return solve_ivp(
+            lambda t, y: -laplacian @ y, (0.0, 2.0), y0.numpy(), "DOP853", t_eval=times.numpy(), rtol=1e-8, atol=1e-8
+        )
+
+    model = NGS.for_system("heat").eval()
+    state, dts, edge = y0.float(), times.diff().float(), coefficients["diffusivity"].float()
+
+    def ngs_run():
+        return model.rollout(graph, state, dts, edge=edge)
+
+    ngs_run()
+    scipy_time, ngs_time = _median_time(scipy_run, reps), _median_time(ngs_run, reps)
+    return {"nodes": n, "scipy_nfev": int(scipy_run().nfev), "scipy": scipy_time, "ngs": ngs_time}
+
+
+def report(smoke: bool, reps: int) -> str:
+    sizes = [int(n) for n in np.random.default_rng(0).integers(100, 201, 16)]
+    if smoke:
+        sizes = [20, 30]
+    workloads = [
+        workload("heat", sizes, 40),
+        workload("rossler", sizes, 40),
+        workload("heat", [200 if smoke else 3000], 40),
+        workload("rossler", [200 if smoke else 3000], 40),
+    ]
+    lines = [
+        "## NGS: fastsim vs the same architecture in PyG and plain torch",
+        "",
+        f"{datetime.date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, fastsim {fastsim.__version__}; `python -m bench.ngs_report`. "
+        "Medians of repeated runs; training step = forward + backward + AdamW on one batch; rollout = 40 steps "
+        "(inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, rollout ≥ 10×).",
+        "",
+        "| workload | implementation | max abs diff vs fastsim | train step (ms) | ratio | 40-step rollout (ms) "
+        "| ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in workloads:
+        rows = measure(w, 1 if smoke else reps)
+        base = rows[0]
+        for r in rows:
+            lines.append(
+                f"| {w.name} | {r['impl']} | {r['max_diff']:.1e} | {1e3 * r['train']:.2f} | "
+                f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} |"
+            )
+    s = solver_comparison(1 if smoke else reps, smoke)
+    lines += [
+        "",
+        f"Single heat trajectory, N = {s['nodes']}, 40 non-uniform steps to T = 2: scipy DOP853 (rtol = atol = 1e-8, "
+        f"dense Laplacian, {s['scipy_nfev']} evaluations) {1e3 * s['scipy']:.2f} ms; NGS rollout (heat model, "
+        f"40 evaluations) {1e3 * s['ngs']:.2f} ms; ratio DOP853 / NGS = {s['scipy'] / s['ngs']:.2f}.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args(argv)
+    text = report(args.smoke, args.reps)
+    print(text)
+    if not args.smoke:
+        from bench.results_file import write_section
+
+        write_section("ngs", text)
+
+
+if __name__ == "__main__":
+    main()

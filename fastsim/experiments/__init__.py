@@ -1,0 +1,1 @@
+"""Paper reproductions: one module per paper, each a config dataclass with `run()` and `plot()`."""

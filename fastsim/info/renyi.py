@@ -1,0 +1,271 @@
+"""Matrix-based Rényi α-entropy and mutual information (Giraldo, Rao & Príncipe 2015; Yu et al.'s joint).
+
+For samples `x (..., N, d)` the normalised Gaussian Gram matrix is `A = K/N` with
+`K_ij = exp(−‖x_i − x_j‖² / (2σ²))` (trace 1), and
+
+    S_α(A) = log(Σ_i λ_i(A)^α) / (1 − α),         S_1(A) = −Σ_i λ_i log λ_i (the α → 1 limit),
+    S_α(X, Y) = S_α(A_X ∘ A_Y / tr(A_X ∘ A_Y)),   I(X; Y) = S(X) + S(Y) − S(X, Y),   S(X | Y) = S(X, Y) − S(Y).
+
+Everything is batched over the leading dimensions of `x` (layers × checkpoints), computed in float64 and
+differentiable (through `eigvalsh`, whose gradient is stable at repeated eigenvalues, unlike `eigh`'s vectors).
+Eigenvalues are clamped at 0 and renormalised to sum to 1. Fast and large-N paths:
+
+- α = 2: `Σλ² = ‖A‖_F²`, no eigendecomposition (O(N²));
+- N ≥ 4096 (or ``method="lanczos"``): stochastic Lanczos quadrature for `tr(A^α)` (Hutchinson probes × Gauss
+  quadrature from a Lanczos tridiagonalisation), O(N²·m) per probe instead of O(N³). With the defaults
+  (32 probes, 64 Lanczos steps) the estimate's standard deviation on a 600-point Gaussian-cloud Gram matrix
+  (Scott width, S ≈ 7.6 bits) is ≈ 0.15 bits for α ≈ 1 and ≈ 0.075 bits for α = 2, with a bias under a third of
+  that; it shrinks as 1/√probes.
+
+``compat="iprl"`` reproduces the "Information Flows of Diverse Autoencoders" code (information.md §1.2) exactly:
+squared distances from differences (scipy's `pdist`), the spectrum as singular values (|λ|, not renormalised),
+`log2(Σ s^α + 1e-8) / (1 − α)`, bits only.
+
+The kernel width `sigma` is a number, a `(...)` tensor (one per batch index) or a rule name of
+`fastsim.info.bandwidth` (default ``"iprl"``, the paper's σ = 2·N^(−1/(4+d))); two-variable functions take one
+value for both or a pair `(sigma_x, sigma_y)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from fastsim.info.bandwidth import RULES, kernel_width
+from fastsim.ops import gaussian_gram
+
+__all__ = [
+    "conditional_entropy",
+    "gram_matrix",
+    "joint_entropy",
+    "matrix_entropy",
+    "mutual_information",
+    "renyi_entropy",
+]
+
+Sigma = float | Tensor | str
+LANCZOS_MIN_N = 4096  # "auto" switches to stochastic Lanczos quadrature from this N
+_IPRL_EPS = 1e-8
+
+
+def _check_samples(x: object, name: str) -> Tensor:
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2:
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a floating tensor of samples (..., N, d); got {got}")
+    if x.shape[-2] == 0:
+        raise ValueError(f"{name} has no samples (N = 0)")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x.to(torch.float64)
+
+
+def _check_alpha(alpha: object) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (alpha > 0 and math.isfinite(alpha)):
+        raise ValueError(f"alpha must be a positive finite number (1 for the Shannon limit); got {alpha!r}")
+    return float(alpha)
+
+
+def _log(unit: str, compat: str | None) -> float:
+    """1 / log(base) for `unit`."""
+    if compat not in (None, "iprl"):
+        raise ValueError(f"compat must be None or 'iprl'; got {compat!r}")
+    if unit not in ("bits", "nats"):
+        raise ValueError(f"unit must be 'bits' or 'nats'; got {unit!r}")
+    if compat == "iprl" and unit != "bits":
+        raise ValueError("compat='iprl' reproduces the authors' numbers, which are in bits: use unit='bits'")
+    return 1.0 / math.log(2.0) if unit == "bits" else 1.0
+
+
+def _width(x: Tensor, sigma: Sigma) -> Tensor:
+    if isinstance(sigma, str):
+        if sigma not in RULES:
+            raise ValueError(f"sigma must be a positive number, a tensor or one of the rules {RULES}; got {sigma!r}")
+        width = kernel_width(x, sigma)
+    else:
+        width = torch.as_tensor(sigma, dtype=torch.float64, device=x.device)
+        try:
+            width = torch.broadcast_to(width, x.shape[:-2])
+        except RuntimeError as err:
+            raise ValueError(
+                f"sigma of shape {tuple(width.shape)} does not match the batch {tuple(x.shape[:-2])}"
+            ) from err
+    if not bool((width > 0).all()) or not bool(torch.isfinite(width).all()):
+        raise ValueError(
+            "the kernel width sigma must be positive and finite (identical samples give σ = 0 under a data rule)"
+        )
+    return width.to(torch.float64)
+
+
+def gram_matrix(x: Tensor, sigma: Sigma = "iprl", *, compat: str | None = None) -> Tensor:
+    """`A = K/N` (trace 1) with `K_ij = exp(−‖x_i − x_j‖²/(2σ²))` for samples `x (..., N, d)`; float64.
+
+    One fused kernel (`fastsim.ops.gaussian_gram`: distance → exp → normalisation); with ``compat="iprl"`` the
+    authors' path, squared distances from differences (scipy's `pdist`) in plain torch.
+    """
+    x = _check_samples(x, "x")
+    width = _width(x, sigma)
+    if compat != "iprl":
+        return gaussian_gram(x, width)
+    d2 = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist").square()
+    return torch.exp(-d2 / (2.0 * width[..., None, None] ** 2)) / x.shape[-2]
+
+
+def _lanczos_trace(a: Tensor, f, probes: int, steps: int, generator: torch.Generator) -> Tensor:
+    """Stochastic Lanczos quadrature estimate of `tr f(A)` for symmetric `a (N, N)`: `probes` Rademacher vectors
+    run through `steps` Lanczos iterations together (one GEMM per iteration, full reorthogonalisation)."""
+    n = a.shape[-1]
+    steps = min(steps, n)
+    q = (torch.randint(0, 2, (n, probes), generator=generator) * 2 - 1).to(a) / math.sqrt(n)
+    basis = a.new_zeros(steps, n, probes)
+    alphas, betas = a.new_zeros(steps, probes), a.new_zeros(steps - 1, probes)
+    basis[0] = q
+    for k in range(steps):
+        w = a @ basis[k]
+        alphas[k] = (w * basis[k]).sum(0)
+        # subtract the projections on every earlier basis vector (covers the three-term recurrence too)
+        w = w - torch.einsum("knp,kp->np", basis[: k + 1], torch.einsum("knp,np->kp", basis[: k + 1], w))
+        if k == steps - 1:
+            break
+        beta = w.norm(dim=0)
+        betas[k] = beta
+        basis[k + 1] = w / beta.clamp_min(1e-300)
+    # per probe: the Jacobi matrix T = tridiag(β, α, β); tr f(A) ≈ N · mean_p Σ_k (e_1ᵀ u_k)² f(θ_k)
+    t = torch.diag_embed(alphas.T) + torch.diag_embed(betas.T, 1) + torch.diag_embed(betas.T, -1)
+    theta, vecs = torch.linalg.eigh(t)
+    # a breakdown (β ≈ 0: the Krylov space is exhausted) leaves later rows meaningless; with N ≫ steps it does not occur
+    return n * (vecs[:, 0, :].square() * f(theta.clamp_min(0.0))).sum(-1).mean()
+
+
+def matrix_entropy(
+    a: Tensor,
+    *,
+    alpha: float = 1.01,
+    unit: str = "bits",
+    compat: str | None = None,
+    method: str = "auto",
+    probes: int = 32,
+    lanczos_steps: int = 64,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """`S_α(A)` of trace-1 positive semi-definite matrices `a (..., N, N)`, one per batch index.
+
+    Args:
+        a: normalised Gram matrices (`gram_matrix`, or a normalised Hadamard product of them).
+        alpha: order α > 0 (1: the Shannon/von Neumann limit).
+        unit: ``"bits"`` or ``"nats"``.
+        compat: None, or ``"iprl"`` (singular values, no renormalisation, ε = 1e-8 inside the log).
+        method: ``"auto"`` (exact below N = 4096, α = 2 through the Frobenius norm), ``"exact"`` or
+            ``"lanczos"`` (stochastic Lanczos quadrature; not differentiable in a useful sense, not with compat).
+        probes, lanczos_steps, generator: of the Lanczos estimator.
+    """
+    alpha, scale = _check_alpha(alpha), _log(unit, compat)
+    if method not in ("auto", "exact", "lanczos"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'lanczos'; got {method!r}")
+    a = a.to(torch.float64)
+    n = a.shape[-1]
+    if compat == "iprl":
+        if method == "lanczos":
+            raise ValueError("compat='iprl' computes the full spectrum; method='lanczos' is not available with it")
+        s = torch.linalg.eigvalsh(a).abs()  # the singular values of a symmetric matrix
+        return torch.log((s**alpha).sum(-1) + _IPRL_EPS) * scale / (1.0 - alpha)
+    if alpha == 2.0 and method != "lanczos":
+        return -torch.log(a.square().sum((-2, -1))) * scale
+    if method == "lanczos" or (method == "auto" and n >= LANCZOS_MIN_N):
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        # Near α = 1, log(tr A^α)/(1 − α) multiplies the estimate's error by 1/(α − 1); as tr A = 1 exactly, estimate
+        # tr(A^α − A) there instead (tr(A log A) at α = 1), whose relative error carries over to S_α unamplified.
+        near_one = abs(alpha - 1.0) < 0.5
+        if alpha == 1.0:
+            f = lambda lam: torch.special.xlogy(lam, lam)  # noqa: E731
+        else:
+            f = (lambda lam: lam**alpha - lam) if near_one else (lambda lam: lam**alpha)  # noqa: E731
+        flat = a.reshape(-1, n, n)
+        traces = torch.stack([_lanczos_trace(m, f, probes, lanczos_steps, gen) for m in flat]).reshape(a.shape[:-2])
+        if alpha == 1.0:
+            return -traces * scale
+        return (torch.log1p(traces) if near_one else torch.log(traces)) * scale / (1.0 - alpha)
+    lam = torch.linalg.eigvalsh(a).clamp_min(0.0)
+    lam = lam / lam.sum(-1, keepdim=True)
+    if alpha == 1.0:
+        return -torch.special.xlogy(lam, lam).sum(-1) * scale
+    return torch.log((lam**alpha).sum(-1)) * scale / (1.0 - alpha)
+
+
+def _pair(sigma: Sigma | tuple[Sigma, Sigma]) -> tuple[Sigma, Sigma]:
+    return sigma if isinstance(sigma, tuple) else (sigma, sigma)
+
+
+def _joint_gram(x: Tensor, y: Tensor, sigma, compat: str | None) -> tuple[Tensor, Tensor]:
+    """`(A_Y, A_XY)`: the Gram of `y` and the normalised Hadamard product `A_X ∘ A_Y / tr(A_X ∘ A_Y)`."""
+    x, y = _check_samples(x, "x"), _check_samples(y, "y")
+    if x.shape[:-1] != y.shape[:-1]:
+        raise ValueError(
+            f"x and y must hold the same samples: batch and N must match; got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    sx, sy = _pair(sigma)
+    ay = gram_matrix(y, sy, compat=compat)
+    if compat != "iprl":
+        return ay, gaussian_gram(x, _width(x, sx), ay)  # fused: A_X is never stored
+    h = gram_matrix(x, sx, compat=compat) * ay
+    return ay, h / h.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+
+
+def renyi_entropy(
+    x: Tensor, *, alpha: float = 1.01, sigma: Sigma = "iprl", unit: str = "bits", compat: str | None = None, **kw
+) -> Tensor:
+    """`S_α(X)` of samples `x (..., N, d)`: `(...)` float64. Extra keywords go to `matrix_entropy`."""
+    return matrix_entropy(gram_matrix(x, sigma, compat=compat), alpha=alpha, unit=unit, compat=compat, **kw)
+
+
+def joint_entropy(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: float = 1.01,
+    sigma: Sigma | tuple[Sigma, Sigma] = "iprl",
+    unit: str = "bits",
+    compat: str | None = None,
+    **kw,
+) -> Tensor:
+    """`S_α(X, Y)` through the normalised Hadamard product of the two Gram matrices; `x (..., N, d_x)`,
+    `y (..., N, d_y)` hold the same N samples."""
+    return matrix_entropy(_joint_gram(x, y, sigma, compat)[1], alpha=alpha, unit=unit, compat=compat, **kw)
+
+
+def conditional_entropy(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: float = 1.01,
+    sigma: Sigma | tuple[Sigma, Sigma] = "iprl",
+    unit: str = "bits",
+    compat: str | None = None,
+    **kw,
+) -> Tensor:
+    """`S_α(X | Y) = S_α(X, Y) − S_α(Y)`."""
+    ay, axy = _joint_gram(x, y, sigma, compat)
+    both = matrix_entropy(torch.stack([axy, ay]), alpha=alpha, unit=unit, compat=compat, **kw)
+    return both[0] - both[1]
+
+
+def mutual_information(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: float = 1.01,
+    sigma: Sigma | tuple[Sigma, Sigma] = "iprl",
+    unit: str = "bits",
+    compat: str | None = None,
+    **kw,
+) -> Tensor:
+    """`I_α(X; Y) = S_α(X) + S_α(Y) − S_α(X, Y)` of samples `x (..., N, d_x)`, `y (..., N, d_y)`: `(...)` float64.
+
+    The three spectra come from one batched `eigvalsh`. Bounded by `log N` in the chosen unit (the estimator's
+    ceiling: report σ's rule and N with the numbers). Extra keywords go to `matrix_entropy`.
+    """
+    ay, axy = _joint_gram(x, y, sigma, compat)
+    ax = gram_matrix(x, _pair(sigma)[0], compat=compat)
+    s = matrix_entropy(torch.stack([ax, ay, axy]), alpha=alpha, unit=unit, compat=compat, **kw)
+    return s[0] + s[1] - s[2]

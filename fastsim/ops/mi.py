@@ -1,0 +1,154 @@
+"""Fused kernels of the information estimators (fastsim.info): Gaussian Gram matrices and KDE log-sum-exps.
+
+- `gaussian_gram(x, sigma, other=None)`: `A = exp(−‖x_i − x_j‖²/(2σ²))/N` (trace 1) for a stack `x (..., N, d)`
+  in one pass (distance → exp → normalisation), or, given trace-1 Grams `other`, the normalised Hadamard
+  product `A ∘ other / tr(A ∘ other)` of the matrix-based joint entropy, without materialising `A` first.
+- `kde_logsumexp(t, scale)`: `log Σ_j exp(−scale·‖t_i − t_j‖²)` per sample, streamed over `j`: O(N) memory
+  where the plain version holds the N×N matrix.
+
+Both are differentiable (in `x`, `sigma`, `other`; in `t`) and dispatch through fastsim._backend like every op.
+"""
+
+import math
+
+import torch
+
+from fastsim import _backend
+
+__all__ = ["gaussian_gram", "kde_logsumexp"]
+
+_BACKWARD_BLOCK = 1024  # rows per block of the KDE backward: O(block · N) memory
+
+
+def _check_points(x: object, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a floating tensor of samples (..., N, d); got {got}")
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):  # value checks: eager only
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def gaussian_gram(x: torch.Tensor, sigma: torch.Tensor | float, other: torch.Tensor | None = None) -> torch.Tensor:
+    """Normalised Gaussian Gram matrices `(..., N, N)` of samples `x (..., N, d)`, in `x`'s dtype.
+
+    Args:
+        x: samples, any leading batch dimensions.
+        sigma: kernel widths, a number or a tensor broadcastable to the batch shape `x.shape[:-2]`; positive.
+        other: optional trace-1 Gram matrices `(..., N, N)` (same batch shape) to join by Hadamard product.
+
+    Raises:
+        ValueError: bad shapes, NaN, non-positive widths, a mismatched `other`.
+    """
+    x = _check_points(x, "x")
+    batch, n, d = x.shape[:-2], x.shape[-2], x.shape[-1]
+    width = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    try:
+        width = torch.broadcast_to(width, batch)
+    except RuntimeError as err:
+        raise ValueError(f"sigma of shape {tuple(width.shape)} does not broadcast to the batch {tuple(batch)}") from err
+    if not torch.compiler.is_compiling() and not bool(((width > 0) & torch.isfinite(width)).all()):
+        raise ValueError("sigma must be positive and finite")
+    flat_other = None
+    if other is not None:
+        if not isinstance(other, torch.Tensor) or other.shape != (*batch, n, n):
+            raise ValueError(f"other must be a tensor of shape {(*batch, n, n)}")
+        if other.dtype != x.dtype or other.device != x.device:
+            raise ValueError(f"other must have x's dtype and device ({x.dtype}, {x.device})")
+        flat_other = other.reshape(math.prod(batch), n, n).contiguous()
+    flat_x = x.reshape(math.prod(batch), n, d).contiguous()
+    out = _backend.op("gaussian_gram", x.device)(flat_x, width.reshape(-1).contiguous(), flat_other)
+    return out.reshape(*batch, n, n)
+
+
+def kde_logsumexp(t: torch.Tensor, scale: float) -> torch.Tensor:
+    """`log Σ_j exp(−scale·‖t_i − t_j‖²)` for samples `t (..., N, d)`: `(..., N)`, in `t`'s dtype.
+
+    Raises:
+        ValueError: bad shapes, NaN, a non-positive or non-finite scale.
+    """
+    t = _check_points(t, "t")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < float("inf")):
+        raise ValueError(f"scale must be a positive finite number; got {scale!r}")
+    batch, n, d = t.shape[:-2], t.shape[-2], t.shape[-1]
+    out = _backend.op("kde_logsumexp", t.device)(t.reshape(math.prod(batch), n, d).contiguous(), float(scale))
+    return out.reshape(*batch, n)
+
+
+# ------------------------------------------------------------------------------------- fake kernels, autograd
+def _gram_fake(x, sigma, other):
+    return x.new_empty(x.shape[0], x.shape[1], x.shape[1])
+
+
+def _kde_fake(t, scale):
+    return t.new_empty(t.shape[0], t.shape[1])
+
+
+def _squared_distances(x: torch.Tensor) -> torch.Tensor:
+    sq = x.square().sum(-1)
+    return (sq[:, :, None] + sq[:, None, :] - 2.0 * x @ x.transpose(1, 2)).clamp_min(0.0)
+
+
+def _gram_setup(ctx, inputs, output):
+    x, sigma, other = inputs
+    ctx.has_other = other is not None
+    ctx.save_for_backward(x, sigma, output, *([other] if other is not None else []))
+
+
+def _gram_backward(ctx, grad):
+    x, sigma, output, *rest = ctx.saved_tensors
+    n = x.shape[1]
+    grad_other = None
+    if ctx.has_other:
+        (other,) = rest
+        trace = other.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None]
+        kernel = _backend.op("gaussian_gram", x.device)(x, sigma, None) * n  # K_ij = exp(−d²/(2σ²))
+        grad_kernel = grad * other / trace
+        if ctx.needs_input_grad[2]:
+            shift = (grad * output).sum((1, 2))[:, None, None] / trace
+            grad_other = grad * kernel / trace - shift * torch.eye(n, dtype=x.dtype, device=x.device)
+    else:
+        kernel = output * n
+        grad_kernel = grad / n
+    weight = grad_kernel * kernel  # ∂L/∂(−d²/(2σ²)) per entry
+    grad_x = grad_sigma = None
+    if ctx.needs_input_grad[0]:
+        sym = weight + weight.transpose(1, 2)
+        grad_x = -(sym.sum(-1, keepdim=True) * x - sym @ x) / sigma[:, None, None] ** 2
+    if ctx.needs_input_grad[1]:
+        grad_sigma = (weight * _squared_distances(x)).sum((1, 2)) / sigma**3
+    return grad_x, grad_sigma, grad_other
+
+
+def _kde_setup(ctx, inputs, output):
+    t, scale = inputs
+    ctx.scale = scale
+    ctx.save_for_backward(t, output)
+
+
+def _kde_backward(ctx, grad):
+    t, lse = ctx.saved_tensors
+    c, n = ctx.scale, t.shape[1]
+    grad_t = torch.zeros_like(t)
+    sq = t.square().sum(-1)
+    for start in range(0, n, _BACKWARD_BLOCK):
+        rows = slice(start, min(start + _BACKWARD_BLOCK, n))
+        d2 = (sq[:, rows, None] + sq[:, None, :] - 2.0 * t[:, rows] @ t.transpose(1, 2)).clamp_min(0.0)
+        weight = grad[:, rows, None] * torch.exp(-c * d2 - lse[:, rows, None])  # G_i · softmax_ij
+        t_rows = t[:, rows]
+        grad_t[:, rows] += weight.sum(-1, keepdim=True) * t_rows - weight @ t
+        grad_t += weight.sum(1)[:, :, None] * t - weight.transpose(1, 2) @ t_rows
+    return -2.0 * c * grad_t, None
+
+
+def register(suffix: str = "") -> None:
+    """Fake kernels (C++ ops only; Triton ops derive theirs) and autograd for fastsim::{gaussian_gram,
+    kde_logsumexp}<suffix>."""
+    if not suffix:
+        torch.library.register_fake("fastsim::gaussian_gram")(_gram_fake)
+        torch.library.register_fake("fastsim::kde_logsumexp")(_kde_fake)
+    torch.library.register_autograd(f"fastsim::gaussian_gram{suffix}", _gram_backward, setup_context=_gram_setup)
+    torch.library.register_autograd(f"fastsim::kde_logsumexp{suffix}", _kde_backward, setup_context=_kde_setup)
+
+
+register()

@@ -1,0 +1,134 @@
+"""GNRK experiment: Burgers data files, learning heat on graphs, resume, CLI train/rollout, the plain reference."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastsim.cli import main
+from fastsim.experiments import gnrk
+from fastsim.simulate import SimulationConfig, generate
+from fastsim.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def heat_files(tmp_path_factory):
+    """GNRK-style heat data: random regular graphs, Δt ±10 % around 0.02, Euler for train, RK4 for test."""
+    folder = tmp_path_factory.mktemp("heat")
+    common = dict(system="heat", num_nodes=(20, 30), mean_degree=(2, 4), graph="rr", max_time=0.6, num_steps=30)
+    generate(SimulationConfig(**common, num_samples=8, delta=0.1, method="euler", seed=0), folder / "train.npz",
+             progress=False)  # fmt: skip
+    generate(SimulationConfig(**common, num_samples=3, delta=0.1, method="rk4", seed=1), folder / "test.npz",
+             progress=False)  # fmt: skip
+    return folder / "train.npz", folder / "test.npz"
+
+
+def heat_config(out, epochs, validate_every=1):
+    return TrainConfig(
+        epochs=epochs, lr=1e-2, batch_size=8, schedule="constant", weight_decay=0.0, ema=False, out=str(out),
+        quiet=True, validate_every=validate_every,
+    )  # fmt: skip
+
+
+def test_learns_heat_dynamics_on_graphs(heat_files, tmp_path):
+    train_path, test_path = heat_files
+    system, train_data = gnrk.load_trajectories(train_path)
+    _, test_data = gnrk.load_trajectories(test_path)
+    assert system == "heat" and train_data[0].states.dim() == 3
+    args = {"architecture": "gnrk", "system": "heat", "tableau": "rk1", "options": {"dim": 8, "edge_hidden": 32,
+            "node_hidden": 32}}  # fmt: skip
+    torch.manual_seed(0)
+    untrained = gnrk.build_model(args)
+    _, before = gnrk.rollout_errors(untrained, "heat", test_data)
+    model, result = gnrk.train(
+        "heat", train_data, test_data[:1], heat_config(tmp_path, 8, 8), model_args=args, steps_per_epoch=20,
+        val_steps=None,
+    )  # fmt: skip
+    model.tableau = "rk4"
+    _, after = gnrk.rollout_errors(model, "heat", test_data)
+    # a constant prediction's error, for scale: the states move by O(0.1-1) over the horizon
+    still = np.mean([(t.states - t.states[0]).abs().mean().item() for t in test_data])
+    assert after[:, 1:].mean() < 0.1 * still, (after[:, 1:].mean(), still)
+    assert after[:, 1:].mean() < 0.1 * before[:, 1:].mean()
+    assert result.history[-1]["train_loss"] < 0.05 * result.history[0]["train_loss"]
+
+
+def test_resume_reaches_the_same_weights(heat_files, tmp_path):
+    train_path, _ = heat_files
+    _, data = gnrk.load_trajectories(train_path)
+    args = {"architecture": "gnrk", "system": "heat", "tableau": "rk2", "options": {"dim": 4, "edge_hidden": 8,
+            "node_hidden": 8}}  # fmt: skip
+    kwargs = dict(model_args=args, steps_per_epoch=3, val_steps=5)
+    straight, _ = gnrk.train("heat", data[:-1], data[-1:], heat_config(tmp_path / "a", 3), **kwargs)
+    gnrk.train("heat", data[:-1], data[-1:], heat_config(tmp_path / "b", 2), **kwargs)
+    resumed, _ = gnrk.train("heat", data[:-1], data[-1:], heat_config(tmp_path / "b", 3), resume=True, **kwargs)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_burgers_file_round_trip_and_cli(tmp_path):
+    out = tmp_path / "b.npz"
+    code = main(["simulate", "burgers", "--dataset", "III", "--grid-range", "6", "9", "--num-samples", "2",
+                 "--num-steps", "4", "--method", "rk4", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    system, data = gnrk.load_trajectories(out)
+    assert system == "burgers" and len(data) == 2
+    item = data[0]
+    assert item.states.shape == (5, item.grid.num_nodes, 2) and item.states.dtype == torch.float32
+    assert not torch.allclose(item.grid.dx, item.grid.dx.mean().expand_as(item.grid.dx))  # non-uniform
+    dts = item.times.diff()
+    torch.testing.assert_close(dts, torch.full_like(dts, 1e-3))
+    # train two steps through the CLI, then roll out with three tableaux
+    run = tmp_path / "run"
+    assert main(["train", "gnrk", "--system", "burgers", "--data", str(out), "--out", str(run), "--epochs", "1",
+                 "--steps-per-epoch", "2", "--batch-size", "1", "--quiet"]) == 0  # fmt: skip
+    assert json.loads((run / "results.json").read_text())["parameters"] == 10_882
+    roll = tmp_path / "roll"
+    assert main(["rollout", "--checkpoint", str(run / "best.pt"), "--data", str(out), "--out", str(roll),
+                 "--tableaux", "rk1", "rk2", "rk4", "--quiet"]) == 0  # fmt: skip
+    results = json.loads((roll / "results.json").read_text())
+    assert [r["label"] for r in results["runs"]] == ["rk1", "rk2", "rk4"]
+    assert (roll / "fields_rk4.png").is_file() and (roll / "error_vs_time_rk1.png").is_file()
+
+
+def test_non_uniform_time_steps_dataset_iv(tmp_path):
+    config = gnrk.BurgersConfig("IV", num_samples=1, grid=(6, 6), num_steps=10, method="euler")
+    _, data = gnrk.load_trajectories(gnrk.simulate_burgers(config, tmp_path / "iv.npz", progress=False))
+    dts = data[0].times.diff()
+    assert float(dts.min()) >= 0.9e-3 - 1e-12 and float(dts.max()) <= 1.1e-3 + 1e-12 and float(dts.std()) > 0
+    model = gnrk.build_model({"architecture": "gnrk", "system": "burgers", "tableau": "rk4"})
+    preds, errors = gnrk.rollout_errors(model, "burgers", data)
+    assert preds[0].shape == (11, 36, 2) and errors.shape == (1, 11) and errors[0, 0] == 0
+
+
+def test_hostile_files_and_settings(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        gnrk.load_trajectories(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="not an .npz"):
+        gnrk.load_trajectories(tmp_path / "junk.npz")
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        gnrk.BurgersConfig("V")
+    with pytest.raises(ValueError, match="dt must be"):
+        gnrk.BurgersConfig("I", dt=0.0)
+    with pytest.raises(ValueError, match="method must be rk4 or euler"):
+        gnrk.BurgersConfig("I", method="dopri5")
+    with pytest.raises(ValueError, match="grid sizes must be pairs of ints >= 3"):
+        gnrk.BurgersConfig("I", grid=(2, 5))
+
+
+def test_fastsim_matches_the_plain_torch_reference():
+    bench = pytest.importorskip("bench.bench_gnrk")
+    torch.manual_seed(0)
+    model = gnrk.build_model({"architecture": "gnrk", "system": "burgers", "tableau": "rk4"}).double()
+    from fastsim.graphs.grid import periodic_grid
+
+    graph = periodic_grid(7, 5, spacing_delta=0.1, generator=1).graph()
+    x = torch.randn(graph.num_nodes, 2, dtype=torch.float64)
+    nu = torch.tensor([0.01], dtype=torch.float64)
+    dt = torch.full((graph.num_nodes,), 1e-3, dtype=torch.float64)
+    expected = model(x, dt, graph, nu=nu)
+    for cache in (False, True):
+        plain = bench.PlainGNRK(model, cache_encodings=cache)
+        torch.testing.assert_close(plain(x, dt, bench.plain_inputs(graph), nu), expected)
