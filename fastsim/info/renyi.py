@@ -113,29 +113,33 @@ def gram_matrix(x: Tensor, sigma: Sigma = "iprl", *, compat: str | None = None) 
 
 
 def _lanczos_trace(a: Tensor, f, probes: int, steps: int, generator: torch.Generator) -> Tensor:
-    """Stochastic Lanczos quadrature estimate of `tr f(A)` for symmetric `a (N, N)`: `probes` Rademacher vectors
-    run through `steps` Lanczos iterations together (one GEMM per iteration, full reorthogonalisation)."""
+    """Stochastic Lanczos quadrature estimate of `tr f(A)` for symmetric `a (N, N)`.
+
+    All Rademacher probes run together, so each Lanczos step is one `(N, N) @ (N, probes)` product.
+    """
     n = a.shape[-1]
     steps = min(steps, n)
-    q = (torch.randint(0, 2, (n, probes), generator=generator) * 2 - 1).to(a) / math.sqrt(n)
-    basis = a.new_zeros(steps, n, probes)
-    alphas, betas = a.new_zeros(steps, probes), a.new_zeros(steps - 1, probes)
-    basis[0] = q
+    signs = torch.randint(0, 2, (n, probes), generator=generator, dtype=torch.float64) * 2 - 1
+    basis = [signs.to(a.device) / math.sqrt(n)]  # each (N, probes), unit columns
+    alphas, betas = [], []
     for k in range(steps):
-        w = a @ basis[k]
-        alphas[k] = (w * basis[k]).sum(0)
-        # subtract the projections on every earlier basis vector (covers the three-term recurrence too)
-        w = w - torch.einsum("knp,kp->np", basis[: k + 1], torch.einsum("knp,np->kp", basis[: k + 1], w))
+        w = a @ basis[-1]
+        alphas.append((w * basis[-1]).sum(0))
+        w = w - alphas[-1] * basis[-1] - (betas[-1] * basis[-2] if k > 0 else 0)
+        stacked = torch.stack(basis)  # full reorthogonalisation: Ritz values stay honest
+        w = w - torch.einsum("knp,kp->np", stacked, torch.einsum("knp,np->kp", stacked, w))
         if k == steps - 1:
             break
         beta = w.norm(dim=0)
-        betas[k] = beta
-        basis[k + 1] = w / beta.clamp_min(1e-300)
-    # per probe: the Jacobi matrix T = tridiag(β, α, β); tr f(A) ≈ N · mean_p Σ_k (e_1ᵀ u_k)² f(θ_k)
-    t = torch.diag_embed(alphas.T) + torch.diag_embed(betas.T, 1) + torch.diag_embed(betas.T, -1)
+        # An exhausted Krylov space decouples the tridiagonal matrix; the rest carries no weight of e_1.
+        betas.append(torch.where(beta > 1e-12, beta, torch.zeros_like(beta)))
+        basis.append(torch.where(beta > 1e-12, w / beta.clamp_min(1e-12), torch.zeros_like(w)))
+    t = torch.diag_embed(torch.stack(alphas, -1))
+    if betas:
+        off = torch.stack(betas, -1)
+        t = t + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
     theta, vecs = torch.linalg.eigh(t)
-    # a breakdown (β ≈ 0: the Krylov space is exhausted) leaves later rows meaningless; with N ≫ steps it does not occur
-    return n * (vecs[:, 0, :].square() * f(theta.clamp_min(0.0))).sum(-1).mean()
+    return n * (vecs[:, 0].square() * f(theta.clamp_min(0.0))).sum(-1).mean()
 
 
 def matrix_entropy(

@@ -184,7 +184,11 @@ class _TwoLayer(nn.Module):
 
     def finish(self, pre: Tensor) -> Tensor:
         """The rest of the MLP from the first layer's pre-activation."""
-        return nn.functional.gelu(self.second(nn.functional.gelu(pre)))
+        return self.finish_hidden(nn.functional.gelu(pre))
+
+    def finish_hidden(self, hidden: Tensor) -> Tensor:
+        """The second layer and its GELU, from the hidden activation."""
+        return nn.functional.gelu(self.second(hidden))
 
 
 class BurgersApproximator(nn.Module):
@@ -197,9 +201,9 @@ class BurgersApproximator(nn.Module):
     `1/0` is read as 0. Encoders are shared over the columns of their input (u and v; the two spacing axes).
     Every φ is a two-layer MLP with GELU after both layers; the decoder has none after its last layer.
 
-    Speed: the spacing and ν terms of every first layer are projected once per RK step (`prepare`), both edge
-    MLPs run fused with their sums (`fastsim.ops.gn_edge_aggregate`, no per-edge hidden tensor), and the first
-    edge MLP's node blocks are projected per node, not per edge.
+    Speed: the spacing and ν terms of every first layer are projected once per RK step (`prepare`), the first
+    edge MLP's node blocks are projected per node, not per edge, and without gradients (rollouts) both edge MLPs
+    run fused with their sums (`fastsim.ops.gn_edge_aggregate`, no per-edge hidden tensor).
 
     Args:
         dim: embedding width per scalar (8). hidden: hidden width of φe*, φv* and φ_ext (32).
@@ -246,8 +250,24 @@ class BurgersApproximator(nn.Module):
             "ext": self.phi_ext.project(2, nu_emb)[graph.batch],
         }
 
-    def _edge_sum(self, mlp: _TwoLayer, graph: Graph, p_src: Tensor, p_dst: Tensor, edge: Tensor, **kw) -> Tensor:
-        return ops.gn_edge_aggregate(graph, p_src, p_dst, mlp.second.weight, mlp.second.bias, edge, **kw)
+    @staticmethod
+    def _edge_sum(
+        mlp: _TwoLayer, graph: Graph, p_src: Tensor, p_dst: Tensor, edge: Tensor, return_edges: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """`Σ_{j→i} GELU(W2 GELU(p_src[j] + p_dst[i] + edge_ji) + b2)` per node i (and the per-edge messages).
+
+        Without gradients the fused kernel runs (no per-edge hidden tensor). With gradients the per-edge
+        tensors are formed and summed by `segment_reduce` over the CSR: at these widths (hidden 32) plain
+        autograd through them is faster than the fused kernel's recomputing backward.
+        """
+        if not torch.is_grad_enabled():
+            return ops.gn_edge_aggregate(
+                graph, p_src, p_dst, mlp.second.weight, mlp.second.bias, edge, return_edges=return_edges
+            )
+        hidden = nn.functional.gelu(p_src[graph.src] + p_dst[graph.dst] + edge)
+        messages = mlp.finish_hidden(hidden)
+        summed = ops.segment_reduce(messages, graph.indptr, "sum")
+        return (summed, messages) if return_edges else summed
 
     def forward(self, graph: Graph, x: Tensor, context: Mapping[str, object]) -> Tensor:
         """`(∂u/∂t, ∂v/∂t) ≈ f_θ(u, v)`, `(N, 2)`."""

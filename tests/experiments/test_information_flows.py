@@ -75,7 +75,7 @@ def test_species_learn_to_reconstruct_digits(model, digits, tmp_path):
 
 @needs_mnist
 def test_resume_after_a_kill_gives_the_same_result(digits, tmp_path, monkeypatch):
-    config = _tiny("vae")  # the VAE also draws noise, which must be the same after the restart
+    config = _tiny("vae", test_every=40)  # the VAE also draws noise, which must be the same after the restart
     straight = run(config, tmp_path / "straight", data=digits)
     step = flows._Run.step
 
@@ -101,7 +101,7 @@ def test_resume_after_a_kill_gives_the_same_result(digits, tmp_path, monkeypatch
 
 @needs_mnist
 def test_online_numbers_equal_an_offline_recomputation_from_saved_weights(digits, tmp_path):
-    results = run(_tiny("deep", iterations=30), tmp_path / "deep", data=digits)
+    results = run(_tiny("deep", iterations=30, test_every=30), tmp_path / "deep", data=digits)
     model = build_model("deep")
     model.load_state_dict(load_checkpoint(tmp_path / "deep" / "checkpoint.pt")["model"])
     with torch.no_grad():

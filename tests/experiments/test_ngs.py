@@ -87,37 +87,15 @@ def test_short_training_learns_heat(heat_files, tmp_path, one_thread):
 
 def test_train_and_rollout_commands(heat_files, tmp_path, one_thread):
     out = tmp_path / "run"
-    argv = [
-        "train",
-        "ngs",
-        "--data",
-        str(heat_files["train"]),
-        "--out",
-        str(out),
-        "--epochs",
-        "2",
-        "--quiet",
-        "--val-samples",
-        "2",
-        "--test",
-        str(heat_files["G_int,T_int"]),
-    ]
+    options = "--epochs 1 --batch-size 32 --quiet --val-samples 2"
+    argv = ["train", "ngs", "--data", str(heat_files["train"]), "--out", str(out), *options.split()]
+    argv += ["--test", str(heat_files["G_int,T_int"])]
     assert main(argv) == 0
     assert {"best.pt", "last.pt", "history.json", "loss.png", "summary.json"} <= {p.name for p in out.iterdir()}
     assert math.isfinite(json.loads((out / "summary.json").read_text())["test_G_int_T_int"])
     rollout = tmp_path / "rollout"
-    argv = [
-        "rollout",
-        "--checkpoint",
-        str(out / "best.pt"),
-        "--data",
-        str(heat_files["G_int,T_int"]),
-        "--out",
-        str(rollout),
-        "--quiet",
-        "--device",
-        "cpu",
-    ]
+    argv = ["rollout", "--checkpoint", str(out / "best.pt"), "--data", str(heat_files["G_int,T_int"])]
+    argv += ["--out", str(rollout), "--quiet", "--device", "cpu"]
     assert main(argv) == 0
     result = json.loads((rollout / "rollout_test_G_int_T_int.json").read_text())
     assert result["samples"] == 12 and result["system"] == "heat" and math.isfinite(result["mae"])
