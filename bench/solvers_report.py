@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kuramoto-graphs", type=int, default=100)
     parser.add_argument("--rossler-graphs", type=int, default=200)
     parser.add_argument("--reps", type=int, default=3, help="timed runs per implementation, workload (a)")
-    parser.add_argument("--slow-reps", type=int, default=1, help="timed runs per implementation, (b) and (c)")
+    parser.add_argument("--slow-reps", type=int, default=1, help="timed runs per implementation, (b), (c) and (d)")
     parser.add_argument(
         "--workloads", default="heat,kuramoto,rossler,stiff", help="comma-separated subset of the default"
     )
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             else [stiff_cases.test_set_workload("rober"), stiff_cases.test_set_workload("hires"),
                   stiff_cases.kuramoto_workload()]
         )  # fmt: skip
-        stiff = {w.name: (w, stiff_cases.work_precision(w, reps=1 if args.smoke else 3)) for w in problems}
+        stiff = {w.name: (w, stiff_cases.work_precision(w, reps=1 if args.smoke else args.slow_reps)) for w in problems}
         sections["stiff"] = render_stiff(stiff)
         print(sections["stiff"], flush=True)
     if args.out is not None:
