@@ -105,6 +105,14 @@ def _message(status: Tensor) -> str:
     return f"{len(failed)} of {len(codes)} trajectories stopped early: " + "; ".join(parts)
 
 
+def _solution(t_eval: Tensor, ys: Tensor, stats: Tensor, t_final: Tensor) -> EnsembleSolution:
+    """The result of an ensemble op: its status codes 0.. map to `Status.success`.. ."""
+    status = (stats[:, 3] + 1).to(torch.int8)
+    solver_stats = SolverStats(stats[:, 0], stats[:, 1], stats[:, 2], status, t_final)
+    ok = bool((status == Status.success).all())
+    return EnsembleSolution(t_eval.detach().to(torch.float64), ys, solver_stats, ok, _message(status))
+
+
 def solve_ensemble(
     system: nn.Module,
     y0: Tensor,
@@ -151,11 +159,7 @@ def solve_ensemble(
         max_steps=max_steps,
         **coeffs,
     )
-    status = (stats[:, 3] + 1).to(torch.int8)  # op codes 0..3 → Status.success..Status.step_size_underflow
-    solver_stats = SolverStats(stats[:, 0], stats[:, 1], stats[:, 2], status, t_final)
-    t = t_eval.detach().to(torch.float64)
-    ok = bool((status == Status.success).all())
-    return EnsembleSolution(t, ys, solver_stats, ok, _message(status))
+    return _solution(t_eval, ys, stats, t_final)
 
 
 def solve_stiff_ensemble(
@@ -201,8 +205,4 @@ def solve_stiff_ensemble(
     ys, stats, t_final = ensemble_rodas5(
         name, batch, params, t_eval, rtol=rtol, atol=atol, first_step=first_step, max_steps=max_steps
     )
-    status = (stats[:, 3] + 1).to(torch.int8)  # op codes 0..4 → Status.success..Status.singular_matrix
-    solver_stats = SolverStats(stats[:, 0], stats[:, 1], stats[:, 2], status, t_final)
-    ok = bool((status == Status.success).all())
-    ys = ys if y0.dim() == 2 else ys[:, 0]
-    return EnsembleSolution(t_eval.detach().to(torch.float64), ys, solver_stats, ok, _message(status))
+    return _solution(t_eval, ys if y0.dim() == 2 else ys[:, 0], stats, t_final)
