@@ -9,19 +9,30 @@ and is imported only when its command runs, so a missing or broken experiment ne
 """
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from types import ModuleType
 
 from fastsim.cli.arguments import number
 
-EXPERIMENTS: dict[str, str] = {"ngs": "fastsim.experiments.ngs", "gnrk": "fastsim.experiments.gnrk"}
+EXPERIMENTS: dict[str, str] = {
+    "ngs": "fastsim.experiments.ngs",
+    "gnrk": "fastsim.experiments.gnrk",
+    "ngs_traffic": "fastsim.experiments.traffic",
+}
+# `fastsim train <model> --system <name>` runs another experiment module for these pairs: NGS's traffic variant is
+# a different model on different data (fastsim.experiments.traffic); its checkpoints say "ngs_traffic".
+SYSTEM_VARIANTS: dict[tuple[str, str], str] = {("ngs", "traffic"): "ngs_traffic"}
 _EXPERIMENT_API = ("add_train_arguments", "train_command", "rollout_command")
 
 _TRAIN_EXAMPLE = """examples:
   fastsim train ngs --help
   fastsim train ngs --system heat --data heat.npz --out runs/heat
   fastsim train ngs --system heat --data heat.npz --out runs/heat --resume     (continue a killed run)
+  torchrun --nproc_per_node 2 --no-python fastsim train ngs --system heat ...  (data-parallel; gloo on CPU)
+  fastsim train ngs --system traffic --data ../shared/data/los-loop --out runs/traffic   (docs/ngs.md, Traffic)
 
 The run writes <out>/last.pt (everything to resume), <out>/best.pt (EMA weights of the best validation epoch) and
 <out>/history.json; see docs/training.md."""
@@ -65,8 +76,8 @@ def resolve_device(name: str):
     """
     import torch
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "auto":  # under torchrun, each rank takes the GPU of its local rank
+        return torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -98,14 +109,45 @@ def load_experiment(kind: str) -> ModuleType:
     return module
 
 
+def _experiment_kind(model: str, options: list[str]) -> str:
+    """The experiment of `fastsim train <model> <options>`: `SYSTEM_VARIANTS[(model, --system)]` or `model`."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--system")
+    return SYSTEM_VARIANTS.get((model, probe.parse_known_args(options)[0].system), model)
+
+
+@contextlib.contextmanager
+def _process_group_from_torchrun():
+    """Join the process group that `torchrun` describes in the environment (WORLD_SIZE > 1), for the run's length.
+
+    gloo on CPU, NCCL with CUDA (each rank on cuda:LOCAL_RANK); the trainer then wraps the model in DDP and shards
+    the batches. Without torchrun's variables, or with a group already set up, nothing happens.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
+        yield
+        return
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
 def _train(args: argparse.Namespace) -> int:
-    module = load_experiment(args.model)
+    module = load_experiment(_experiment_kind(args.model, args.options))
     parser = argparse.ArgumentParser(prog=f"fastsim train {args.model}", description=module.__doc__)
     module.add_train_arguments(parser)
     options = parser.parse_args(args.options)
     options.argv = args.argv
     try:
-        return module.train_command(options)
+        with _process_group_from_torchrun():
+            return module.train_command(options)
     except KeyboardInterrupt:
         print(f"interrupted; continue with the same command and --resume ({options.out})", file=sys.stderr)
         return 130
@@ -121,7 +163,8 @@ def add_train(commands) -> None:
         epilog=_TRAIN_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("model", choices=sorted(EXPERIMENTS), help="which model's experiment to run")
+    models = sorted(set(EXPERIMENTS) - set(SYSTEM_VARIANTS.values()))
+    train.add_argument("model", choices=models, help="which model's experiment to run")
     train.add_argument("options", nargs=argparse.REMAINDER, help="the model's options (see fastsim train MODEL -h)")
     train.set_defaults(run=_train, parser=train)
 

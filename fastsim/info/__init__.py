@@ -9,6 +9,7 @@ from fastsim.info.renyi import (
     joint_entropy,
     matrix_entropy,
     mutual_information,
+    plane_mutual_information,
     renyi_entropy,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "kernel_width",
     "matrix_entropy",
     "mutual_information",
+    "plane_mutual_information",
     "renyi_entropy",
 ]

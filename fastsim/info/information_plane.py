@@ -2,10 +2,11 @@
 
 `InformationPlane` is a training callback: every `every` iterations it takes the representations T_1 … T_L of a
 fixed probe batch X (N samples) and the network's output Y on the same batch, and records I(X;T_l) and I(T_l;Y) for
-every layer with the matrix-based Rényi estimator (`fastsim.info.mutual_information`). All 2L mutual informations
-of one evaluation are a single batched estimator call. Nothing of the network is stored: the callback holds the probe
-batch and a table of numbers (one row per evaluation), so a run of any length costs the same memory apart from that
-table, unlike recomputing the plane afterwards from stored weight snapshots.
+every layer with the matrix-based Rényi estimator (`fastsim.info.plane_mutual_information`: the 2L mutual
+informations of one evaluation share the entropies of X, Y and each T_l, 3L + 2 spectra in one batched call).
+Nothing of the network is stored: the callback holds the probe batch and a table of numbers (one row per
+evaluation), so a run of any length costs the same memory apart from that table, unlike recomputing the plane
+afterwards from stored weight snapshots.
 
 `plot_information_plane` draws the figure of Lee & Jo (Entropy 2021): one plane per layer (points coloured by
 iteration, dashed y = x), the data-processing-inequality panels of the encoder and decoder, and the train/test loss.
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from fastsim.info.bandwidth import kernel_width
-from fastsim.info.renyi import mutual_information
+from fastsim.info.renyi import plane_mutual_information
 
 _STATE_VERSION = 1
 
@@ -125,22 +126,17 @@ class InformationPlane:
 
     def _measure(self, samples: list[torch.Tensor], target: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # Zero-padding features to a common width leaves every pairwise distance, hence every Gram matrix,
-        # unchanged, so the 2L pairs (X, T_l) and (T_l, Y) stack into one batched estimator call. The kernel width
-        # of each padded block is that of its unpadded samples.
-        count = len(samples)
-        width = max(self.probe.shape[1], target.shape[1], *(t.shape[1] for t in samples))
+        # unchanged, so the layers stack into one (L, N, d) tensor; the width of each is that of its own samples.
+        width = max(t.shape[1] for t in samples)
         sigma_x = kernel_width(self.probe, rule=self.bandwidth)
-        sigma_t = [kernel_width(t, rule=self.bandwidth) for t in samples]
+        sigma_t = torch.stack([kernel_width(t, rule=self.bandwidth) for t in samples])
         sigma_y = kernel_width(target, rule=self.bandwidth)
-        firsts = torch.stack([_pad(self.probe, width)] * count + [_pad(t, width) for t in samples])
-        seconds = torch.stack([_pad(t, width) for t in samples] + [_pad(target, width)] * count)
-        first_widths = torch.tensor([float(sigma_x)] * count + [float(s) for s in sigma_t], dtype=torch.float64)
-        second_widths = torch.tensor([float(s) for s in sigma_t] + [float(sigma_y)] * count, dtype=torch.float64)
-        mi = mutual_information(
-            firsts, seconds, alpha=self.alpha, sigma=(first_widths, second_widths), unit=self.unit
-        ).numpy()
-        widths = np.array([float(sigma_x), *(float(s) for s in sigma_t), float(sigma_y)])
-        return mi[:count], mi[count:], widths
+        layers = torch.stack([_pad(t, width) for t in samples])
+        mi_input, mi_output = plane_mutual_information(
+            self.probe, layers, target, alpha=self.alpha, sigma=(sigma_x, sigma_t, sigma_y), unit=self.unit
+        )
+        widths = np.array([float(sigma_x), *sigma_t.tolist(), float(sigma_y)])
+        return mi_input.numpy(), mi_output.numpy(), widths
 
     @property
     def history(self) -> dict[str, np.ndarray]:

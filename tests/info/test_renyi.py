@@ -43,7 +43,7 @@ def test_compat_iprl_reproduces_the_authors_numbers():
 
 
 def test_identical_points_have_zero_entropy_and_far_points_log_n():
-    for n in (1, 7, 64):
+    for n in (2, 7, 64):
         assert float(fi.renyi_entropy(torch.zeros(n, 3))) == pytest.approx(0.0, abs=1e-9)
         far = torch.arange(n, dtype=torch.float64)[:, None] * 100.0
         for alpha in (0.5, 1.0, 1.01, 2.0, 3.0):
@@ -88,6 +88,28 @@ def test_entropy_identities_and_batch_agree_with_single_calls():
     torch.testing.assert_close(mi, hx + hy - hxy)
     torch.testing.assert_close(fi.conditional_entropy(x, y, sigma=2.0), hxy - hy)
     assert bool((hxy >= torch.maximum(hx, hy) - 1e-9).all())
+
+
+@pytest.mark.parametrize("compat", [None, "iprl"])
+def test_plane_shares_entropies_and_equals_pairwise_mutual_information(compat):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 30, 8, generator=gen, dtype=torch.float64)
+    t = torch.tanh(x[:, None, :, :4] @ torch.randn(3, 4, 4, generator=gen, dtype=torch.float64))  # (2, 3, 30, 4)
+    y = torch.sigmoid(t[:, -1, :, :2])
+    sx, st, sy = fi.kernel_width(x, "median"), fi.kernel_width(t, "median"), fi.kernel_width(y, "median")
+    if compat == "iprl":
+        sx, st, sy = "iprl", "iprl", "iprl"
+    mi_in, mi_out = fi.plane_mutual_information(x, t, y, sigma=(sx, st, sy), compat=compat)
+    assert mi_in.shape == mi_out.shape == (2, 3)
+    for b in range(2):
+        for layer in range(3):
+            sl = st if isinstance(st, str) else st[b, layer]
+            sxb = sx if isinstance(sx, str) else sx[b]
+            syb = sy if isinstance(sy, str) else sy[b]
+            pair_in = fi.mutual_information(x[b], t[b, layer], sigma=(sxb, sl), compat=compat)
+            pair_out = fi.mutual_information(t[b, layer], y[b], sigma=(sl, syb), compat=compat)
+            torch.testing.assert_close(mi_in[b, layer], pair_in, rtol=0, atol=1e-10)
+            torch.testing.assert_close(mi_out[b, layer], pair_out, rtol=0, atol=1e-10)
 
 
 def test_alpha_two_fast_path_matches_the_spectrum():
@@ -145,9 +167,11 @@ def test_kernel_width_rules():
         (lambda: fi.renyi_entropy(torch.randn(5, 2), sigma=0.0), "sigma"),
         (lambda: fi.renyi_entropy(torch.randn(5, 2), sigma=-2.0), "sigma"),
         (lambda: fi.renyi_entropy(torch.randn(5, 2), sigma="widest"), "sigma"),
-        (lambda: fi.renyi_entropy(torch.tensor([[float("nan"), 0.0]])), "NaN"),
+        (lambda: fi.renyi_entropy(torch.tensor([[float("nan"), 0.0], [1.0, 2.0]])), "NaN"),
         (lambda: fi.renyi_entropy(torch.randn(5)), "samples"),
         (lambda: fi.renyi_entropy(torch.randn(0, 2)), "N = 0"),
+        (lambda: fi.mutual_information(torch.randn(1, 2), torch.randn(1, 2)), "N >= 2"),
+        (lambda: fi.plane_mutual_information(torch.randn(5, 2), torch.randn(2, 6, 3), torch.randn(5, 1)), "same"),
         (lambda: fi.renyi_entropy(torch.arange(6).reshape(3, 2)), "floating"),
         (lambda: fi.renyi_entropy(torch.randn(5, 2), unit="dits"), "unit"),
         (lambda: fi.renyi_entropy(torch.randn(5, 2), compat="repitl"), "compat"),

@@ -1,11 +1,11 @@
 """pytest-benchmark comparison of fastsim.info's estimators with the authors' numpy/scipy code and plain torch.
 
-Run `pytest bench/bench_info.py` or, with `FASTSIM_BENCH_SMOKE=1`, at tiny sizes (a check of the harness).
-Workloads (bench.info_report.WORKLOADS): a stack of layers × checkpoints of N = 100 probe representations (the
-information-plane case: many small Gram matrices), one N = 2000 pair, one N = 8192 pair (fastsim uses stochastic
-Lanczos quadrature there; the peers' exact eigendecomposition is timed too), and the KDE bound at N = 8192.
+Run `pytest bench/bench_mi.py` or, with `FASTSIM_BENCH_SMOKE=1`, at tiny sizes (a check of the harness).
+Workloads (bench.mi_report.WORKLOADS): 10,000 MI evaluations at N = 100 (d = 784 and 50), the information plane
+of a five-layer autoencoder (every layer, 100 evaluations), one MI at N = 1000, 4096 and 16384 (stochastic Lanczos
+quadrature from N = 4096; the exact peers are timed by the report only) and the KDE bound at N = 16384.
 Each test is one implementation; fastsim runs first in its group and the others store their time relative to
-fastsim's in `extra_info["ratio"]`. `python -m bench.info_report` runs the same implementations interleaved and
+fastsim's in `extra_info["ratio"]`. `python -m bench.mi_report` runs the same implementations interleaved and
 writes the "info" section of bench/RESULTS.md, with KDE peak memory.
 """
 
@@ -15,7 +15,7 @@ import functools
 
 import pytest
 
-from bench import info_report as report
+from bench import mi_report as report
 
 pytest.importorskip("pytest_benchmark")
 
@@ -32,10 +32,10 @@ def _inputs(workload: str):
     ("workload", "impl"),
     [(w, name) for w, spec in report.WORKLOADS.items() for name in spec.impls],
 )
-def test_info(benchmark, workload: str, impl: str) -> None:
+def test_mi(benchmark, workload: str, impl: str) -> None:
     spec = report.WORKLOADS[workload]
     if not report.SMOKE and impl in spec.too_slow:
-        pytest.skip(f"{impl} at {workload}: over a minute per call on 2 cores (bench.info_report times it once)")
+        pytest.skip(f"{impl} at {workload}: over a minute per call on 2 cores (bench.mi_report times it once)")
     benchmark.group = workload
     inputs = _inputs(workload)
     benchmark.pedantic(spec.impls[impl], args=inputs, rounds=ROUNDS, iterations=1, warmup_rounds=0)
