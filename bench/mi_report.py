@@ -353,13 +353,15 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [w for w in names if w not in WORKLOADS]
     if unknown:
         raise SystemExit(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
-    results = {name: measure(WORKLOADS[name], args.reps, args.skip_slow) for name in names}
-    text = render(results, args.reps)
-    print(text)
-    if not SMOKE:
-        from bench.results_file import write_section
+    results = {}
+    for name in names:  # the section is rewritten after every workload: a killed run keeps what it measured
+        results[name] = measure(WORKLOADS[name], args.reps, args.skip_slow)
+        text = render(results, args.reps)
+        if not SMOKE:
+            from bench.results_file import write_section
 
-        write_section("info", text)
+            write_section("info", text)
+    print(text)
 
 
 if __name__ == "__main__":

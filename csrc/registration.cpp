@@ -42,6 +42,8 @@ TORCH_LIBRARY(fastsim, m) {
   // Information estimators (csrc/mi): fused Gaussian Gram (optionally Hadamard-joined) and KDE log-sum-exp.
   m.def("gaussian_gram(Tensor x, Tensor sigma, Tensor? other) -> Tensor");
   m.def("kde_logsumexp(Tensor t, float scale) -> Tensor");
+  // Eigenvalues (ascending) of a batch of symmetric matrices, read from the lower triangle like torch.linalg.eigvalsh.
+  m.def("symmetric_eigvalsh(Tensor a) -> Tensor");
 }
 
 namespace py = pybind11;

@@ -1,8 +1,9 @@
 """Loads the compiled extension and chooses a kernel backend per call.
 
 CPU tensors run the C++/OpenMP kernels; CUDA tensors run the CUDA C++ or the Triton kernel of each op.
-`set_backend` (or the environment variable ``FASTSIM_BACKEND``) overrides the choice for every device; forcing
-``"triton"`` on CPU tensors is meant for ``TRITON_INTERPRET=1`` testing.
+`set_backend` (or the environment variable ``FASTSIM_BACKEND``) overrides the choice for every device (ops that have
+no Triton kernel keep their C++/CUDA one); forcing ``"triton"`` on CPU tensors is meant for ``TRITON_INTERPRET=1``
+testing.
 """
 
 import importlib
@@ -85,11 +86,11 @@ def op(name: str, device: torch.device):
         backend = CUDA_PREFERRED.get(name, "cpp") if device.type == "cuda" else "cpp"
     if backend == "triton":
         triton_kernels()  # registers fastsim::<name>_triton
-        return getattr(torch.ops.fastsim, name + "_triton").default
+        if hasattr(torch.ops.fastsim, name + "_triton"):
+            return getattr(torch.ops.fastsim, name + "_triton").default
+        # Ops without a Triton kernel (the ensemble integrators, the eigenvalue solver) keep their C++/CUDA one.
     if device.type == "cuda" and not _C.with_cuda:
-        raise RuntimeError(
-            "this fastsim build has no CUDA kernels; reinstall it where torch has CUDA and nvcc exists"
-        )
+        raise RuntimeError("this fastsim build has no CUDA kernels; reinstall it where torch has CUDA and nvcc exists")
     return getattr(torch.ops.fastsim, name).default
 
 

@@ -30,4 +30,11 @@ inline void check_kde_args(const at::Tensor& t) {
   TORCH_CHECK(t.dim() == 3, "t must be (B, N, d), got ", t.dim(), "-D");
 }
 
+inline void check_eigvalsh_args(const at::Tensor& a) {
+  check_float(a, "a");
+  TORCH_CHECK(a.scalar_type() == at::kFloat || a.scalar_type() == at::kDouble, "a must be float32 or float64, got ",
+              a.scalar_type());
+  TORCH_CHECK(a.dim() == 3 && a.size(1) == a.size(2), "a must be (B, N, N), got ", a.sizes());
+}
+
 }  // namespace fastsim

@@ -187,56 +187,48 @@ struct Rossler {
   }
 };
 
-template <typename scalar_t, typename index_t = int64_t>
-struct SIS {
+// SIS (kCompartments = 1: the state is ρ) and SIR (3: S, I, R per node): the infection force on node i is
+// Σ_e β_e I_j over its in-edges, with I_j the infected compartment of the source.
+template <typename scalar_t, int kCompartments, typename index_t = int64_t>
+struct Epidemic {
+  static_assert(kCompartments == 1 || kCompartments == 3, "SIS has one compartment, SIR three");
   static constexpr int kAux = 0;
   static constexpr bool kSumAux = false;
+  static constexpr int kInfected = kCompartments == 1 ? 0 : 1;
   const index_t* indptr;
   const index_t* src;
   const scalar_t* recovery;   // (N,) γ
   const scalar_t* infection;  // (E,) β
 
   template <typename I>
-  SIS<scalar_t, I> local(int64_t n0, int64_t e0, const I* ip, const I* sp) const {
+  Epidemic<scalar_t, kCompartments, I> local(int64_t n0, int64_t e0, const I* ip, const I* sp) const {
     return {ip, sp, recovery + n0, infection + e0};
   }
 
-  C10_HOST_DEVICE int dim() const { return 1; }
+  C10_HOST_DEVICE int dim() const { return kCompartments; }
   C10_HOST_DEVICE void aux(const scalar_t*, scalar_t*) const {}
   C10_HOST_DEVICE void rhs(int64_t, int64_t n0, int64_t i, const scalar_t* y, const scalar_t*, const double*,
                            scalar_t* dy) const {
     scalar_t force = 0;
-    for (int64_t e = indptr[n0 + i]; e < indptr[n0 + i + 1]; ++e) force += infection[e] * y[src[e] - n0];
-    dy[0] = -recovery[n0 + i] * y[i] + (scalar_t(1) - y[i]) * force;
+    for (int64_t e = indptr[n0 + i]; e < indptr[n0 + i + 1]; ++e) {
+      force += infection[e] * y[kCompartments * (src[e] - n0) + kInfected];
+    }
+    const scalar_t* node = y + kCompartments * i;
+    if constexpr (kCompartments == 1) {
+      dy[0] = -recovery[n0 + i] * node[0] + (scalar_t(1) - node[0]) * force;
+    } else {
+      const scalar_t infected = node[0] * force, recovered = recovery[n0 + i] * node[1];
+      dy[0] = -infected;
+      dy[1] = infected - recovered;
+      dy[2] = recovered;
+    }
   }
 };
 
 template <typename scalar_t, typename index_t = int64_t>
-struct SIR {
-  static constexpr int kAux = 0;
-  static constexpr bool kSumAux = false;
-  const index_t* indptr;
-  const index_t* src;
-  const scalar_t* recovery;   // (N,) γ
-  const scalar_t* infection;  // (E,) β
-
-  template <typename I>
-  SIR<scalar_t, I> local(int64_t n0, int64_t e0, const I* ip, const I* sp) const {
-    return {ip, sp, recovery + n0, infection + e0};
-  }
-
-  C10_HOST_DEVICE int dim() const { return 3; }
-  C10_HOST_DEVICE void aux(const scalar_t*, scalar_t*) const {}
-  C10_HOST_DEVICE void rhs(int64_t, int64_t n0, int64_t i, const scalar_t* y, const scalar_t*, const double*,
-                           scalar_t* dy) const {
-    scalar_t force = 0;
-    for (int64_t e = indptr[n0 + i]; e < indptr[n0 + i + 1]; ++e) force += infection[e] * y[3 * (src[e] - n0) + 1];
-    const scalar_t infected = y[3 * i] * force, recovered = recovery[n0 + i] * y[3 * i + 1];
-    dy[0] = -infected;
-    dy[1] = infected - recovered;
-    dy[2] = recovered;
-  }
-};
+using SIS = Epidemic<scalar_t, 1, index_t>;
+template <typename scalar_t, typename index_t = int64_t>
+using SIR = Epidemic<scalar_t, 3, index_t>;
 
 // --------------------------------------------------------------------------------- Dormand-Prince 5(4)
 // J. R. Dormand and P. J. Prince, "A family of embedded Runge-Kutta formulae", J. Comp. Appl. Math. 6 (1980);

@@ -7,7 +7,8 @@ For samples `x (..., N, d)` the normalised Gaussian Gram matrix is `A = K/N` wit
     S_α(X, Y) = S_α(A_X ∘ A_Y / tr(A_X ∘ A_Y)),   I(X; Y) = S(X) + S(Y) − S(X, Y),   S(X | Y) = S(X, Y) − S(Y).
 
 Everything is batched over the leading dimensions of `x` (layers × checkpoints), computed in float64 and
-differentiable (through `eigvalsh`, whose gradient is stable at repeated eigenvalues, unlike `eigh`'s vectors).
+differentiable. Spectra come from `fastsim.ops.symmetric_eigvalsh` (the batch split across threads; its gradient
+is stable at repeated eigenvalues, unlike `eigh`'s vectors).
 Eigenvalues are clamped at 0 and renormalised to sum to 1. Fast and large-N paths:
 
 - α = 2: `Σλ² = ‖A‖_F²`, no eigendecomposition (O(N²));
@@ -34,7 +35,7 @@ import torch
 from torch import Tensor
 
 from fastsim.info.bandwidth import RULES, kernel_width
-from fastsim.ops import gaussian_gram
+from fastsim.ops import gaussian_gram, symmetric_eigvalsh
 
 __all__ = [
     "conditional_entropy",
@@ -173,7 +174,7 @@ def matrix_entropy(
     if compat == "iprl":
         if method == "lanczos":
             raise ValueError("compat='iprl' computes the full spectrum; method='lanczos' is not available with it")
-        s = torch.linalg.eigvalsh(a).abs()  # the singular values of a symmetric matrix
+        s = symmetric_eigvalsh(a).abs()  # the singular values of a symmetric matrix
         return torch.log((s**alpha).sum(-1) + _IPRL_EPS) * scale / (1.0 - alpha)
     if alpha == 2.0 and method != "lanczos":
         return -torch.log(a.square().sum((-2, -1))) * scale
@@ -191,7 +192,7 @@ def matrix_entropy(
         if alpha == 1.0:
             return -traces * scale
         return (torch.log1p(traces) if near_one else torch.log(traces)) * scale / (1.0 - alpha)
-    lam = torch.linalg.eigvalsh(a).clamp_min(0.0)
+    lam = symmetric_eigvalsh(a).clamp_min(0.0)
     lam = lam / lam.sum(-1, keepdim=True)
     if alpha == 1.0:
         return -torch.special.xlogy(lam, lam).sum(-1) * scale

@@ -10,7 +10,7 @@ from fastsim.ops.message_passing import (
     segment_reduce,
     spmm,
 )
-from fastsim.ops.mi import gaussian_gram, kde_logsumexp
+from fastsim.ops.mi import gaussian_gram, kde_logsumexp, symmetric_eigvalsh
 from fastsim.ops.rk import rk_error_norm, rk_stage
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "rk_error_norm",
     "rk_stage",
     "spmm",
+    "symmetric_eigvalsh",
 ]

@@ -5,8 +5,11 @@
   product `A ∘ other / tr(A ∘ other)` of the matrix-based joint entropy, without materialising `A` first.
 - `kde_logsumexp(t, scale)`: `log Σ_j exp(−scale·‖t_i − t_j‖²)` per sample, streamed over `j`: O(N) memory
   where the plain version holds the N×N matrix.
+- `symmetric_eigvalsh(a)`: the eigenvalues of a stack of symmetric matrices (the spectra of the matrix-based
+  Rényi entropy), with the batch split across threads (CPU) or one thread block per matrix (CUDA).
 
-Both are differentiable (in `x`, `sigma`, `other`; in `t`) and dispatch through fastsim._backend like every op.
+All are differentiable (in `x`, `sigma`, `other`; in `t`; in `a`) and dispatch through fastsim._backend like every
+op.
 """
 
 import math
@@ -15,9 +18,11 @@ import torch
 
 from fastsim import _backend
 
-__all__ = ["gaussian_gram", "kde_logsumexp"]
+__all__ = ["gaussian_gram", "kde_logsumexp", "symmetric_eigvalsh"]
 
 _BACKWARD_BLOCK = 1024  # rows per block of the KDE backward: O(block · N) memory
+# Largest order the CUDA kernel takes: it keeps one N×N float64 matrix per thread block in shared memory (128 KiB).
+_MAX_CUDA_EIGVALSH_ORDER = 128
 
 
 def _check_points(x: object, name: str) -> torch.Tensor:
@@ -72,6 +77,34 @@ def kde_logsumexp(t: torch.Tensor, scale: float) -> torch.Tensor:
         raise ValueError(f"scale must be a positive finite number; got {scale!r}")
     batch, n, d = t.shape[:-2], t.shape[-2], t.shape[-1]
     out = _backend.op("kde_logsumexp", t.device)(t.reshape(math.prod(batch), n, d).contiguous(), float(scale))
+    return out.reshape(*batch, n)
+
+
+def symmetric_eigvalsh(a: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues, ascending, of symmetric matrices `a (..., N, N)`: `(..., N)`, in `a`'s dtype.
+
+    The drop-in for `torch.linalg.eigvalsh` on many small matrices: like it, only the lower triangle is read,
+    and the result agrees with it to a few ulps of the spectral norm (computed in float64 for float32 input too).
+    The gradient of `Σ_k g_k λ_k` is `V diag(g) Vᵀ` (V the eigenvectors), well defined at repeated eigenvalues.
+    On CUDA, matrices larger than 128×128 go to `torch.linalg.eigvalsh`.
+
+    Args:
+        a: float32 or float64 symmetric matrices, any leading batch dimensions.
+
+    Raises:
+        ValueError: not a float32/float64 tensor of square matrices, or NaN/infinite entries.
+    """
+    if not isinstance(a, torch.Tensor) or a.dtype not in (torch.float32, torch.float64) or a.dim() < 2:
+        got = f"{a.dtype} {tuple(a.shape)}" if isinstance(a, torch.Tensor) else type(a).__name__
+        raise ValueError(f"a must be a float32 or float64 tensor of square matrices (..., N, N); got {got}")
+    if a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"a must hold square matrices (..., N, N); got shape {tuple(a.shape)}")
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(a).all()):  # value checks: eager only
+        raise ValueError("a contains NaN or infinite values")
+    batch, n = a.shape[:-2], a.shape[-1]
+    if a.device.type == "cuda" and n > _MAX_CUDA_EIGVALSH_ORDER:
+        return torch.linalg.eigvalsh(a)
+    out = _backend.op("symmetric_eigvalsh", a.device)(a.reshape(math.prod(batch), n, n).contiguous())
     return out.reshape(*batch, n)
 
 
@@ -141,12 +174,32 @@ def _kde_backward(ctx, grad):
     return -2.0 * c * grad_t, None
 
 
+def _eigvalsh_fake(a):
+    return a.new_empty(a.shape[0], a.shape[1])
+
+
+def _eigvalsh_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+
+
+def _eigvalsh_backward(ctx, grad):
+    # dλ_k = v_kᵀ dA v_k, and Σ_k g_k v_k v_kᵀ over an eigenspace of equal g_k does not depend on the basis chosen
+    # in it; the vectors are recomputed here because the forward never forms them.
+    (a,) = ctx.saved_tensors
+    vectors = torch.linalg.eigh(a).eigenvectors
+    return (vectors * grad[:, None, :]) @ vectors.transpose(1, 2)
+
+
 def register(suffix: str = "") -> None:
     """Fake kernels (C++ ops only; Triton ops derive theirs) and autograd for fastsim::{gaussian_gram,
-    kde_logsumexp}<suffix>."""
+    kde_logsumexp}<suffix> and fastsim::symmetric_eigvalsh (C++/CUDA only)."""
     if not suffix:
         torch.library.register_fake("fastsim::gaussian_gram")(_gram_fake)
         torch.library.register_fake("fastsim::kde_logsumexp")(_kde_fake)
+        torch.library.register_fake("fastsim::symmetric_eigvalsh")(_eigvalsh_fake)
+        torch.library.register_autograd(
+            "fastsim::symmetric_eigvalsh", _eigvalsh_backward, setup_context=_eigvalsh_setup
+        )
     torch.library.register_autograd(f"fastsim::gaussian_gram{suffix}", _gram_backward, setup_context=_gram_setup)
     torch.library.register_autograd(f"fastsim::kde_logsumexp{suffix}", _kde_backward, setup_context=_kde_setup)
 
