@@ -1,6 +1,6 @@
 """Time fastsim's NGS against the same architecture in plain PyG and in plain torch; write a Markdown table.
 
-    python -m bench.ngs_report [--smoke] [--reps 5]
+    python -m bench.ngs_report [--smoke] [--reps 5] [--clock wall|cpu] [--no-memory]
 
 Workloads (issue 6): the heat (d = 8) and coupled-Rössler (d = 32) models on a batch of 16 Erdős–Rényi graphs of
 100–200 nodes (mean degree 2–4) and on one G_ext graph of 3000 nodes. Per workload: one training step (forward,
@@ -9,16 +9,26 @@ The peers share fastsim's parameters: `PyG` is the authors' formulation (concate
 `torch_geometric.utils.scatter` sum and min); `torch` uses `index_add_` and `scatter_reduce`. Also the paper's
 efficiency comparison: one 100–200-node heat trajectory, 40 non-uniform steps to T = 2, NGS rollout vs scipy DOP853
 at rtol = atol = 1e-8. Times are medians of `--reps` runs in one process (one implementation after another);
-ratios are peer / fastsim. A full run rewrites the "ngs" section of bench/RESULTS.md; `--smoke` (tiny sizes,
-one rep) only prints.
+ratios are peer / fastsim. `--clock cpu` times with the process's CPU time instead of the wall clock: with one
+thread that is the work done, unaffected by other jobs on a shared machine. Peak memory: each implementation's
+training step and rollout run again in a fresh process (`--peak`), after one warm-up run on the same inputs,
+and the growth of the resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs) over the
+baseline is reported; glibc's mmap threshold is pinned so that freed large buffers go back to the system and
+are not silently reused. A full run rewrites the "ngs" section of bench/RESULTS.md; `--smoke` (tiny sizes, one
+rep) only prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import gc
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,16 +160,19 @@ IMPLEMENTATIONS = {"fastsim": fastsim_impl(), "PyG": peer(_pyg_sum, _pyg_min), "
 
 
 # ------------------------------------------------------------------------------------------------ timing
-def _median_time(fn: Callable[[], object], reps: int) -> float:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float] = time.perf_counter) -> float:
     times = []
     for _ in range(reps):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
-def measure(w: Workload, reps: int) -> list[dict]:
+def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_counter) -> list[dict]:
     """Check each implementation against fastsim, then time a training step and the rollout of each."""
     rows = []
     reference = IMPLEMENTATIONS["fastsim"]["rollout"](w)
@@ -169,14 +182,14 @@ def measure(w: Workload, reps: int) -> list[dict]:
         diff = (impl["rollout"](w) - reference).abs().max().item()
         optimizer = torch.optim.AdamW(w.model.parameters(), lr=1e-6)
         impl["train"](w, optimizer)  # warm-up
-        train = _median_time(lambda impl=impl, optimizer=optimizer: impl["train"](w, optimizer), reps)
-        rollout = _median_time(lambda impl=impl: impl["rollout"](w), reps)
+        train = _median_time(lambda impl=impl, optimizer=optimizer: impl["train"](w, optimizer), reps, clock)
+        rollout = _median_time(lambda impl=impl: impl["rollout"](w), reps, clock)
         rows.append({"impl": name, "max_diff": diff, "train": train, "rollout": rollout})
     w.model.load_state_dict(state)
     return rows
 
 
-def solver_comparison(reps: int, smoke: bool) -> dict:
+def solver_comparison(reps: int, smoke: bool, clock: Callable[[], float] = time.perf_counter) -> dict:
     """One heat trajectory (N ∈ [100, 200], 40 non-uniform steps to T = 2): NGS rollout vs scipy DOP853."""
     from scipy.integrate import solve_ivp
 
@@ -201,41 +214,85 @@ def solver_comparison(reps: int, smoke: bool) -> dict:
         return model.rollout(graph, state, dts, edge=edge)
 
     ngs_run()
-    scipy_time, ngs_time = _median_time(scipy_run, reps), _median_time(ngs_run, reps)
+    scipy_time, ngs_time = _median_time(scipy_run, reps, clock), _median_time(ngs_run, reps, clock)
     return {"nodes": n, "scipy_nfev": int(scipy_run().nfev), "scipy": scipy_time, "ngs": ngs_time}
 
 
-def report(smoke: bool, reps: int) -> str:
-    sizes = [int(n) for n in np.random.default_rng(0).integers(100, 201, 16)]
-    if smoke:
-        sizes = [20, 30]
-    workloads = [
-        workload("heat", sizes, 40),
-        workload("rossler", sizes, 40),
-        workload("heat", [200 if smoke else 3000], 40),
-        workload("rossler", [200 if smoke else 3000], 40),
-    ]
+def workload_specs(smoke: bool) -> list[tuple[str, list[int]]]:
+    """(system, graph sizes) of the report's workloads."""
+    sizes = [20, 30] if smoke else [int(n) for n in np.random.default_rng(0).integers(100, 201, 16)]
+    large = [200 if smoke else 3000]
+    return [("heat", sizes), ("rossler", sizes), ("heat", large), ("rossler", large)]
+
+
+# ------------------------------------------------------------------------------------------------ peak memory
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def peak_growth(spec: int, impl: str, task: str, smoke: bool) -> int:
+    """In this process: bytes by which one run of `impl`'s `task` ("train" or "rollout") on workload `spec` raises
+    the resident-set high-water mark above the resident set before it (after a warm-up run)."""
+    system, sizes = workload_specs(smoke)[spec]
+    w = workload(system, sizes, 40)
+    fn = IMPLEMENTATIONS[impl][task]
+    args = (w, torch.optim.AdamW(w.model.parameters(), lr=1e-6)) if task == "train" else (w,)
+    fn(*args)  # warm-up: thread pools, lazy initialisation, the optimizer's state
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current resident set
+    base = _status_kib("VmRSS")
+    fn(*args)
+    return 1024 * (_status_kib("VmHWM") - base)
+
+
+def measure_peak(spec: int, impl: str, task: str, smoke: bool) -> int | None:
+    """`peak_growth` in a fresh process; None where the high-water mark cannot be reset (not Linux)."""
+    cmd = [sys.executable, "-m", "bench.ngs_report", "--peak", str(spec), impl, task] + (["--smoke"] if smoke else [])
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}  # a fixed threshold: large frees are unmapped
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if proc.returncode != 0:
+        print(f"peak memory of {impl} {task} not measured: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return int(json.loads(proc.stdout.strip().splitlines()[-1])["peak_bytes"])
+
+
+def _mib(n: int | None) -> str:
+    return "–" if n is None else f"{n / 2**20:.1f}"
+
+
+def report(smoke: bool, reps: int, memory: bool = True, clock: str = "wall") -> str:
+    specs = workload_specs(smoke)
+    workloads = [workload(system, sizes, 40) for system, sizes in specs]
     lines = [
         "## NGS: fastsim vs the same architecture in PyG and plain torch",
         "",
         f"{datetime.date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, fastsim {fastsim.__version__}; `python -m bench.ngs_report`. "
-        "Medians of repeated runs; training step = forward + backward + AdamW on one batch; rollout = 40 steps "
-        "(inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, rollout ≥ 10×).",
+        f"Medians of repeated runs ({clock} clock); training step = forward + backward + AdamW on one batch; "
+        "rollout = 40 steps (inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, "
+        "rollout ≥ 10×). Peak = growth of the resident-set high-water mark during one run, in a fresh process "
+        "(MiB).",
         "",
         "| workload | implementation | max abs diff vs fastsim | train step (ms) | ratio | 40-step rollout (ms) "
-        "| ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| ratio | train peak (MiB) | rollout peak (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for w in workloads:
-        rows = measure(w, 1 if smoke else reps)
+    for spec, w in enumerate(workloads):
+        rows = measure(w, 1 if smoke else reps, CLOCKS[clock])
         base = rows[0]
         for r in rows:
+            peaks = [measure_peak(spec, r["impl"], task, smoke) if memory else None for task in ("train", "rollout")]
             lines.append(
                 f"| {w.name} | {r['impl']} | {r['max_diff']:.1e} | {1e3 * r['train']:.2f} | "
-                f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} |"
+                f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} "
+                f"| {_mib(peaks[0])} | {_mib(peaks[1])} |"
             )
-    s = solver_comparison(1 if smoke else reps, smoke)
+    s = solver_comparison(1 if smoke else reps, smoke, CLOCKS[clock])
     lines += [
         "",
         f"Single heat trajectory, N = {s['nodes']}, 40 non-uniform steps to T = 2: scipy DOP853 (rtol = atol = 1e-8, "
@@ -249,8 +306,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall clock or process CPU time")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--peak", nargs=3, metavar=("SPEC", "IMPL", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    text = report(args.smoke, args.reps)
+    if args.peak:  # the child process of measure_peak
+        spec, impl, task = args.peak
+        print(json.dumps({"peak_bytes": peak_growth(int(spec), impl, task, args.smoke)}))
+        return
+    text = report(args.smoke, args.reps, memory=not args.no_memory, clock=args.clock)
     print(text)
     if not args.smoke:
         from bench.results_file import write_section

@@ -2,17 +2,22 @@
 //   m[e] = GELU(GELU(p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]) @ w2.T + b2),
 //   node_out[i] = Σ_{e into i} m[e].
 // Edges are processed in tiles of kTile consecutive CSR edges: the tile's hidden layer (kTile × H) lives in a
-// per-chunk buffer, the second Linear is one BLAS GEMM per tile, and nothing of size E × H is ever allocated.
-// The backward recomputes the tile: a pass over the CSR gives grad_p_dst (and w2/b2 partials per chunk), a
-// pass over the transposed CSR gives grad_p_src, so every node row is written by the one chunk that owns it.
+// per-chunk buffer, the second Linear is a register-blocked product on the tile (`tile_gemm`: at these widths,
+// H ≈ 32–350 and O ≈ 8–32, a BLAS call per tile costs more in dispatch than in arithmetic), and nothing of size
+// E × H is ever allocated. Tile rows are padded to whole SIMD vectors (Hp, Op) with zeros that stay zero
+// (GELU(0) = 0, and the padded weight columns are zero), so every product and activation runs on full vectors.
+// The backward recomputes the tile: a pass over the CSR gives grad_p_dst (and w2/b2 partials per chunk) and,
+// accumulated by source, grad_p_src; with several threads and few edges per node a pass over the transposed CSR
+// gives grad_p_src instead, so every node row is written by the one chunk that owns it.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/addmm_cpu_dispatch.h>
+#include <ATen/cpu/vec/vec.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/mm_cpu_dispatch.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
+
+#include <vector>
 
 #include "common/checks.h"
 #include "common/gelu.h"
@@ -22,6 +27,80 @@ namespace fastsim {
 namespace {
 
 constexpr int64_t kTile = 128;
+
+// n rounded up to whole SIMD vectors of scalar_t.
+template <typename scalar_t>
+int64_t padded(int64_t n) {
+  constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
+  return (n + V - 1) / V * V;
+}
+
+// C[r, :] += Σ_k A(r, k) B[k, :] for R rows and C vectors of columns, accumulators in registers.
+// A(r, k) = a[r * a_row + k * a_k] (so a transposed A is just other strides); B row-major with ldb.
+template <typename scalar_t, int R, int NV>
+void tile_kernel(const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb, scalar_t* c,
+                 int64_t ldc, int64_t K) {
+  using Vec = at::vec::Vectorized<scalar_t>;
+  constexpr int64_t V = Vec::size();
+  Vec acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::loadu(c + r * ldc + v * V);
+  for (int64_t k = 0; k < K; ++k) {
+    Vec bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::loadu(b + k * ldb + v * V);
+    for (int r = 0; r < R; ++r) {
+      const Vec av(a[r * a_row + k * a_k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = at::vec::fmadd(av, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * ldc + v * V);
+}
+
+// Rows of a column block in steps of six (twelve accumulators plus two B vectors fit the 16 AVX2 registers).
+template <typename scalar_t, int NV>
+void tile_rows(int64_t m, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb,
+               scalar_t* c, int64_t ldc, int64_t K) {
+  int64_t r = 0;
+  for (; r + 6 <= m; r += 6) tile_kernel<scalar_t, 6, NV>(a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, K);
+  const scalar_t* ar = a + r * a_row;
+  scalar_t* cr = c + r * ldc;
+  switch (m - r) {
+    case 5: tile_kernel<scalar_t, 5, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 4: tile_kernel<scalar_t, 4, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 3: tile_kernel<scalar_t, 3, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 2: tile_kernel<scalar_t, 2, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 1: tile_kernel<scalar_t, 1, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    default: break;
+  }
+}
+
+// C (m × n) += A (m × K) · B (K × n), n a multiple of the SIMD width; see tile_kernel for the strides.
+template <typename scalar_t>
+void tile_gemm(int64_t m, int64_t n, int64_t K, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b,
+               int64_t ldb, scalar_t* c, int64_t ldc) {
+  constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
+  int64_t col = 0;
+  for (; col + 2 * V <= n; col += 2 * V) tile_rows<scalar_t, 2>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
+  if (col < n) tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
+}
+
+// `w` (rows × cols) copied into a zero (rows × cols_padded) buffer, transposed first when `transpose`.
+template <typename scalar_t>
+std::vector<scalar_t> padded_weight(const at::Tensor& w, bool transpose) {
+  const at::Tensor m = (transpose ? w.t() : w).contiguous();
+  const int64_t rows = m.size(0), cols = m.size(1), ld = padded<scalar_t>(cols);
+  std::vector<scalar_t> out(rows * ld, scalar_t(0));
+  const scalar_t* p = m.data_ptr<scalar_t>();
+  for (int64_t r = 0; r < rows; ++r) std::copy(p + r * cols, p + (r + 1) * cols, out.data() + r * ld);
+  return out;
+}
+
+// Rows 0..t of a (·, ld) tile set to `row` (its first n entries; the padding stays as it is).
+template <typename scalar_t>
+void fill_rows(scalar_t* tile, int64_t t, int64_t ld, const scalar_t* row, int64_t n) {
+  for (int64_t k = 0; k < t; ++k) std::copy(row, row + n, tile + k * ld);
+}
 
 template <typename scalar_t>
 struct EdgeInputs {
@@ -36,6 +115,12 @@ struct EdgeInputs {
   void pre_activation(int64_t e, int64_t j, int64_t i, scalar_t* __restrict z) const {
     const scalar_t* __restrict a = p_src + j * H;
     const scalar_t* __restrict b = p_dst + i * H;
+    if (edge_term && graph_term) {  // the common case in one pass
+      const scalar_t* __restrict c = edge_term + e * H;
+      const scalar_t* __restrict q = graph_term + batch[i] * H;
+      for (int64_t h = 0; h < H; ++h) z[h] = (a[h] + b[h]) + c[h] + q[h];
+      return;
+    }
     for (int64_t h = 0; h < H; ++h) z[h] = a[h] + b[h];
     if (edge_term) {
       const scalar_t* __restrict c = edge_term + e * H;
@@ -47,13 +132,6 @@ struct EdgeInputs {
     }
   }
 };
-
-// y[k] <- y[k] + b for the first t rows of a (t, O) tile.
-template <typename scalar_t>
-void add_bias(scalar_t* y, const scalar_t* b, int64_t t, int64_t O) {
-  for (int64_t k = 0; k < t; ++k)
-    for (int64_t o = 0; o < O; ++o) y[k * O + o] += b[o];
-}
 
 struct Graph5 {
   const at::Tensor &indptr, &src, &rev_indptr, &rev_dst, &rev_perm;
@@ -108,20 +186,20 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
   at::Tensor node_out = at::zeros({N, O}, p_src.options());
   at::Tensor edge_out = at::empty({return_edges ? E : 0, O}, p_src.options());
   if (E == 0 || O == 0) return {node_out, edge_out};
-  const at::Tensor w2t = w2.t();
   const int64_t* ip = indptr.data_ptr<int64_t>();
   const int64_t* col = src.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(p_src.scalar_type(), "gn_edge_aggregate_cpu", [&] {
     const auto in = edge_inputs<scalar_t>(p_src, p_dst, edge_term, graph_term, batch);
-    const scalar_t* bias = b2.data_ptr<scalar_t>();
+    const int64_t Hp = padded<scalar_t>(H), Op = padded<scalar_t>(O);
+    const std::vector<scalar_t> w2t = padded_weight<scalar_t>(w2, /*transpose=*/true);  // (H, Op)
+    const std::vector<scalar_t> bias = padded_weight<scalar_t>(b2.view({1, O}), false);  // (1, Op)
     scalar_t* node = node_out.data_ptr<scalar_t>();
     scalar_t* edges = return_edges ? edge_out.data_ptr<scalar_t>() : nullptr;
     // A chunk owns rows [row_begin, row_end) and hence their edges and output rows: no races.
     parallel_rows(ip, N, H * O, [&](int64_t row_begin, int64_t row_end) {
-      at::Tensor hidden = at::empty({kTile, H}, p_src.options());
-      at::Tensor out = at::empty({kTile, O}, p_src.options());
-      scalar_t* z = hidden.data_ptr<scalar_t>();
-      scalar_t* y = out.data_ptr<scalar_t>();
+      std::vector<scalar_t> hidden(kTile * Hp, scalar_t(0)), out(kTile * Op, scalar_t(0));
+      scalar_t* z = hidden.data();
+      scalar_t* y = out.data();
       int64_t dst_of[kTile];
       int64_t i = row_begin;
       for (int64_t tile = ip[row_begin]; tile < ip[row_end]; tile += kTile) {
@@ -130,18 +208,18 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
           const int64_t e = tile + k;
           while (ip[i + 1] <= e) ++i;
           dst_of[k] = i;
-          in.pre_activation(e, col[e], i, z + k * H);
+          in.pre_activation(e, col[e], i, z + k * Hp);
         }
-        gelu_inplace(z, t * H);
-        at::Tensor y_tile = out.narrow(0, 0, t);
-        at::cpu::mm_out(y_tile, hidden.narrow(0, 0, t), w2t);
-        add_bias(y, bias, t, O);
-        gelu_inplace(y, t * O);
+        gelu_inplace(z, t * Hp);
+        fill_rows(y, t, Op, bias.data(), Op);
+        tile_gemm(t, Op, H, z, Hp, 1, w2t.data(), Op, y, Op);
+        gelu_inplace(y, t * Op);
         for (int64_t k = 0; k < t; ++k) {
           scalar_t* __restrict acc = node + dst_of[k] * O;
-          for (int64_t o = 0; o < O; ++o) acc[o] += y[k * O + o];
+          const scalar_t* __restrict m = y + k * Op;
+          for (int64_t o = 0; o < O; ++o) acc[o] += m[o];
+          if (edges) std::copy(m, m + O, edges + (tile + k) * O);
         }
-        if (edges) std::copy(y, y + t * O, edges + tile * O);
       }
     });
   });
@@ -151,12 +229,14 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
 // One backward sweep over a CSR (the graph's own for grad_p_dst, the transposed one for grad_p_src).
 // For every edge it recomputes z1, h, z2, forms gz2 = gm ⊙ GELU'(z2) and gz1 = (gz2 @ w2) ⊙ GELU'(z1), sums
 // gz1 into the sweep's row (`node_grad[row]`), and, when asked, writes gz1 per edge, accumulates the w2/b2
-// gradients of the chunk into `w2_partial`/`b2_partial` (one slice per chunk), and sums gz1 by source into
-// a per-thread copy of grad_p_src (`src_grad_by_thread`, (threads, N, H)).
+// gradients of the chunk into `w2_partial` ((chunks, O, Hp)) and `b2_partial` ((chunks, O)), and sums gz1 by
+// source into `src_grad_by_thread` ((threads, N, H): one private copy per thread).
 template <typename scalar_t>
 struct BackwardSweep {
   const EdgeInputs<scalar_t>& in;
-  const at::Tensor &w2, &w2t, &b2;
+  const std::vector<scalar_t>& w2t;   // (H, Op)
+  const std::vector<scalar_t>& w2p;   // (O, Hp)
+  const std::vector<scalar_t>& bias;  // (Op,)
   const scalar_t* grad_node;
   const scalar_t* grad_edge;  // may be null
   int64_t O;
@@ -165,22 +245,22 @@ struct BackwardSweep {
   template <typename EdgeAt>
   void run(const int64_t* sweep_indptr, int64_t num_rows, EdgeAt edge_at, scalar_t* node_grad, scalar_t* edge_grad,
            at::Tensor* w2_partial, at::Tensor* b2_partial, scalar_t* src_grad_by_thread) const {
-    const int64_t H = in.H;
+    const int64_t H = in.H, Hp = padded<scalar_t>(H), Op = padded<scalar_t>(O);
     const auto bounds = row_chunks(sweep_indptr, num_rows, 3 * H * O);
     const int64_t num_chunks = int64_t(bounds.size()) - 1;
     if (w2_partial) {
-      *w2_partial = at::zeros({num_chunks, O, H}, w2.options());
-      *b2_partial = at::zeros({num_chunks, O}, w2.options());
+      *w2_partial = at::zeros({num_chunks, O, Hp}, c10::CppTypeToScalarType<scalar_t>::value);
+      *b2_partial = at::zeros({num_chunks, O}, w2_partial->options());
     }
-    const scalar_t* bias = b2.data_ptr<scalar_t>();
     parallel_chunks(bounds, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
-      auto opts = w2.options();
-      at::Tensor z1 = at::empty({kTile, H}, opts), h = at::empty({kTile, H}, opts), cdf = at::empty({kTile, H}, opts);
-      at::Tensor z2 = at::empty({kTile, O}, opts), g2 = at::empty({kTile, O}, opts);
-      scalar_t *z1p = z1.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>(), *cdfp = cdf.data_ptr<scalar_t>();
-      scalar_t *z2p = z2.data_ptr<scalar_t>(), *g2p = g2.data_ptr<scalar_t>();
+      std::vector<scalar_t> z1(kTile * Hp, 0), h(kTile * Hp, 0), cdf(kTile * Hp, 0), gh(kTile * Hp, 0);
+      std::vector<scalar_t> z2(kTile * Op, 0), g2(kTile * Op, 0);
+      scalar_t *z1p = z1.data(), *hp = h.data(), *cdfp = cdf.data(), *ghp = gh.data();
+      scalar_t *z2p = z2.data(), *g2p = g2.data();
       int64_t row_of[kTile], edge_of[kTile], src_of[kTile];
       scalar_t* src_grad = src_grad_by_thread ? src_grad_by_thread + at::get_thread_num() * num_rows * H : nullptr;
+      scalar_t* w2_c = w2_partial ? w2_partial->data_ptr<scalar_t>() + chunk * O * Hp : nullptr;
+      scalar_t* b2_c = w2_partial ? b2_partial->data_ptr<scalar_t>() + chunk * O : nullptr;
       int64_t r = row_begin;
       const int64_t end = sweep_indptr[row_end];
       for (int64_t tile = sweep_indptr[row_begin]; tile < end; tile += kTile) {
@@ -191,33 +271,36 @@ struct BackwardSweep {
           row_of[k] = r;
           edge_of[k] = e;
           src_of[k] = j;
-          in.pre_activation(e, j, i, z1p + k * H);
-          const scalar_t* gn = grad_node + i * O;
-          for (int64_t o = 0; o < O; ++o) g2p[k * O + o] = gn[o];
-          if (grad_edge)
-            for (int64_t o = 0; o < O; ++o) g2p[k * O + o] += grad_edge[e * O + o];
+          in.pre_activation(e, j, i, z1p + k * Hp);
+          scalar_t* __restrict g = g2p + k * Op;
+          const scalar_t* __restrict gn = grad_node + i * O;
+          if (grad_edge) {
+            const scalar_t* __restrict ge = grad_edge + e * O;
+            for (int64_t o = 0; o < O; ++o) g[o] = gn[o] + ge[o];
+          } else {
+            std::copy(gn, gn + O, g);
+          }
         }
-        gelu_with_cdf(z1p, hp, cdfp, t * H);
-        at::Tensor h_t = h.narrow(0, 0, t), g2_t = g2.narrow(0, 0, t), z2_t = z2.narrow(0, 0, t);
-        at::cpu::mm_out(z2_t, h_t, w2t);
-        add_bias(z2p, bias, t, O);
-        gelu_backward_inplace(z2p, static_cast<scalar_t*>(nullptr), g2p, t * O);  // g2 = gz2
-        if (w2_partial) {
-          at::Tensor w2_c = (*w2_partial)[chunk];
-          at::cpu::addmm_out(w2_c, w2_c, g2_t.t(), h_t);
-          scalar_t* b2_c = b2_partial->data_ptr<scalar_t>() + chunk * O;
+        gelu_with_cdf(z1p, hp, cdfp, t * Hp);
+        fill_rows(z2p, t, Op, bias.data(), Op);
+        tile_gemm(t, Op, H, hp, Hp, 1, w2t.data(), Op, z2p, Op);
+        gelu_backward_inplace(z2p, static_cast<scalar_t*>(nullptr), g2p, t * Op);  // g2 = gz2
+        if (w2_c) {
+          tile_gemm(O, Hp, t, g2p, 1, Op, hp, Hp, w2_c, Hp);  // w2_c += gz2ᵀ h
           for (int64_t k = 0; k < t; ++k)
-            for (int64_t o = 0; o < O; ++o) b2_c[o] += g2p[k * O + o];
+            for (int64_t o = 0; o < O; ++o) b2_c[o] += g2p[k * Op + o];
         }
-        at::cpu::mm_out(h_t, g2_t, w2);          // h = gz2 @ w2
-        gelu_backward_inplace(z1p, cdfp, hp, t * H);  // h = gz1
+        std::fill(ghp, ghp + t * Hp, scalar_t(0));
+        tile_gemm(t, Hp, O, g2p, Op, 1, w2p.data(), Hp, ghp, Hp);  // gh = gz2 @ w2
+        gelu_backward_inplace(z1p, cdfp, ghp, t * Hp);               // gh = gz1
         for (int64_t k = 0; k < t; ++k) {
+          const scalar_t* __restrict g = ghp + k * Hp;
           scalar_t* __restrict acc = node_grad + row_of[k] * H;
-          for (int64_t c = 0; c < H; ++c) acc[c] += hp[k * H + c];
-          if (edge_grad) std::copy(hp + k * H, hp + (k + 1) * H, edge_grad + edge_of[k] * H);
+          for (int64_t c = 0; c < H; ++c) acc[c] += g[c];
+          if (edge_grad) std::copy(g, g + H, edge_grad + edge_of[k] * H);
           if (src_grad) {  // this thread's private copy: no other thread writes it
             scalar_t* __restrict acc_src = src_grad + src_of[k] * H;
-            for (int64_t c = 0; c < H; ++c) acc_src[c] += hp[k * H + c];
+            for (int64_t c = 0; c < H; ++c) acc_src[c] += g[c];
           }
         }
       }
@@ -244,7 +327,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_a
   at::Tensor grad_edge_term = at::zeros({need_edge_grad ? E : 0, H}, p_src.options());
   at::Tensor grad_w2 = at::zeros_like(w2), grad_b2 = at::zeros_like(b2);
   if (E == 0 || O == 0) return {grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2};
-  const at::Tensor w2t = w2.t();
   const int64_t* ip = indptr.data_ptr<int64_t>();
   const int64_t* col = src.data_ptr<int64_t>();
   const int64_t* rip = rev_indptr.data_ptr<int64_t>();
@@ -252,29 +334,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_a
   const int64_t* rperm = rev_perm.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(p_src.scalar_type(), "gn_edge_aggregate_backward_cpu", [&] {
     const auto in = edge_inputs<scalar_t>(p_src, p_dst, edge_term, graph_term, batch);
-    const BackwardSweep<scalar_t> sweep{in, w2, w2t, b2, grad_node.data_ptr<scalar_t>(),
+    const std::vector<scalar_t> w2t = padded_weight<scalar_t>(w2, /*transpose=*/true);  // (H, Op)
+    const std::vector<scalar_t> w2p = padded_weight<scalar_t>(w2, /*transpose=*/false);  // (O, Hp)
+    const std::vector<scalar_t> bias = padded_weight<scalar_t>(b2.view({1, O}), false);  // (1, Op)
+    const BackwardSweep<scalar_t> sweep{in, w2t, w2p, bias, grad_node.data_ptr<scalar_t>(),
                                         grad_edge ? grad_edge->data_ptr<scalar_t>() : nullptr, O};
     struct EdgeRef { int64_t e, j, i; };
     at::Tensor w2_partial, b2_partial;
-    // grad_p_src needs gz1 summed by source. When a per-thread (N, H) copy of it costs less than a quarter of an
-    // (E, H) tensor, the destination sweep accumulates it privately per thread; otherwise a second sweep over the
-    // transposed CSR recomputes the edge MLP, keeping memory at O(N·H). Both are deterministic.
+    // grad_p_src needs gz1 summed by source. The destination sweep can accumulate it on the way into a private
+    // (N, H) copy per thread; on one thread that copy is grad_p_src itself. With several threads, the copies
+    // are taken when they cost less than an (E, H) tensor; otherwise a second sweep over the transposed CSR
+    // recomputes the edge MLP, keeping memory at O(N·H). Both are deterministic.
     const int64_t threads = at::get_num_threads();
-    const bool by_thread = threads * N * 4 <= E;
-    at::Tensor src_by_thread = by_thread ? at::zeros({threads, N, H}, p_src.options()) : at::Tensor();
+    const bool by_thread = threads == 1 || threads * N <= E;
+    at::Tensor src_by_thread = by_thread && threads > 1 ? at::zeros({threads, N, H}, p_src.options()) : grad_p_src;
     // Destination-sorted sweep: the row is the destination i, edge position p is the CSR edge itself.
     sweep.run(ip, N, [&](int64_t p, int64_t row) { return EdgeRef{p, col[p], row}; },
               grad_p_dst.data_ptr<scalar_t>(), need_edge_grad ? grad_edge_term.data_ptr<scalar_t>() : nullptr,
               &w2_partial, &b2_partial, by_thread ? src_by_thread.data_ptr<scalar_t>() : nullptr);
-    if (by_thread) {
+    if (by_thread && threads > 1) {
       grad_p_src.copy_(src_by_thread.sum(0));
-    } else {
+    } else if (!by_thread) {
       // Source-sorted sweep: the row is the source j; rev_perm/rev_dst give the CSR edge and its destination.
       sweep.run(rip, N, [&](int64_t p, int64_t row) { return EdgeRef{rperm[p], row, rdst[p]}; },
                 grad_p_src.data_ptr<scalar_t>(), nullptr, nullptr, nullptr, nullptr);
     }
     // Chunk partials summed in chunk order: deterministic for a given thread count.
-    grad_w2.copy_(w2_partial.sum(0));
+    grad_w2.copy_(w2_partial.sum(0).narrow(1, 0, H));
     grad_b2.copy_(b2_partial.sum(0));
   });
   return {grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2};

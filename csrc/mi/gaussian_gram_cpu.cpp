@@ -1,13 +1,14 @@
 // Fused Gaussian Gram matrices on the CPU, batched over the leading dimension:
 //   gaussian_gram:  A_bij = exp(−‖x_bi − x_bj‖² / (2σ_b²)) / N                  (trace 1)
 //                   with `other` (trace-1 Grams O_b): A_b ∘ O_b / tr(A_b ∘ O_b) = A_b ∘ O_b · N / tr(O_b)
-//   kde_logsumexp:  L_bi = log Σ_j exp(−scale · ‖t_bi − t_bj‖²), streamed over j (O(N) memory, online max)
-// Gram distances are taken from differences (no ‖a‖² + ‖b‖² − 2a·b cancellation: the authors' numbers are matched
-// to 1e-10); KDE sums use GEMM tiles (see below). Each output row is owned by one thread.
+//   kde_logsumexp:  L_bi = log Σ_j exp(−scale · ‖t_bi − t_bj‖²), in column chunks (O(N) memory)
+// Both take squared distances in GEMM form (see below). Each output row is owned by one thread.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/diagonal.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 #include <torch/library.h>
@@ -21,52 +22,47 @@
 namespace fastsim {
 namespace {
 
-// Eight independent partial sums: a single running sum is one long dependency chain the compiler may not
-// reorder (no fast-math), while eight lanes vectorise and hide the add latency (~6× on AVX2 for d ≥ 64).
-template <typename scalar_t>
-inline double squared_distance(const scalar_t* a, const scalar_t* b, int64_t d) {
-  constexpr int kLanes = 8;
-  double lane[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t k = 0;
-  for (; k + kLanes <= d; k += kLanes) {
-    for (int l = 0; l < kLanes; ++l) {
-      const double diff = double(a[k + l]) - double(b[k + l]);
-      lane[l] += diff * diff;
-    }
-  }
-  double acc = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-  for (; k < d; ++k) {
-    const double diff = double(a[k]) - double(b[k]);
-    acc += diff * diff;
-  }
-  return acc;
-}
-
+// Squared distances in GEMM form, ‖x_i‖² + ‖x_j‖² − 2 x_i·x_j, with the dot products from one batched GEMM: at
+// d = 784 this is ~10× faster than differences, and the cancellation it allows (≈ 1e-16·‖x‖² in d²) is far below
+// what moves an entropy (plain torch's cdist does the same; compat="iprl" keeps the authors' differences in
+// Python). The self distance is set to 0 exactly and negative rounding residues are clamped.
 at::Tensor gaussian_gram_cpu(const at::Tensor& x, const at::Tensor& sigma, const std::optional<at::Tensor>& other) {
   check_gram_args(x, sigma, other);
-  const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
+  const int64_t B = x.size(0), N = x.size(1);
   at::Tensor out = at::empty({B, N, N}, x.options());
   if (out.numel() == 0) return out;
+  at::bmm_out(out, x, x.transpose(1, 2));
+  const at::Tensor squares = out.diagonal(0, 1, 2).clone();  // ‖x_i‖² (B, N): the dots' own diagonal
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_gram_cpu", [&] {
-    const scalar_t* xp = x.data_ptr<scalar_t>();
+    using Vec = at::vec::Vectorized<scalar_t>;
+    const scalar_t* sq = squares.data_ptr<scalar_t>();
     const scalar_t* sp = sigma.data_ptr<scalar_t>();
     const scalar_t* op = other.has_value() ? other->data_ptr<scalar_t>() : nullptr;
     scalar_t* o = out.data_ptr<scalar_t>();
-    at::parallel_for(0, B * N, std::max<int64_t>(1, 4096 / std::max<int64_t>(N * D, 1)), [&](int64_t r0, int64_t r1) {
+    at::parallel_for(0, B * N, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), [&](int64_t r0, int64_t r1) {
       for (int64_t row = r0; row < r1; ++row) {
         const int64_t b = row / N, i = row % N;
-        const double s = double(sp[b]);
         double factor = 1.0 / double(N);
         if (op != nullptr) {
           double trace = 0;
           for (int64_t k = 0; k < N; ++k) trace += double(op[(b * N + k) * N + k]);
           factor = 1.0 / trace;  // (1/N) · N / tr(O)
         }
-        const scalar_t* xi = xp + (b * N + i) * D;
-        for (int64_t j = 0; j < N; ++j) {
-          const double k = std::exp(-squared_distance(xi, xp + (b * N + j) * D, D) / (2.0 * s * s)) * factor;
-          o[row * N + j] = scalar_t(op != nullptr ? k * double(op[row * N + j]) : k);
-        }
+        scalar_t* line = o + row * N;
+        const scalar_t* other_line = op != nullptr ? op + row * N : nullptr;
+        const scalar_t* sq_b = sq + b * N;
+        const Vec sq_i(sq[row]), two(scalar_t(2)), zero(scalar_t(0)), scale{scalar_t(factor)};
+        const Vec minus_inv(scalar_t(-1.0 / (2.0 * double(sp[b]) * double(sp[b]))));
+        auto kernel = [&](int64_t j, int64_t count) {
+          const Vec d2 = at::vec::maximum(sq_i + Vec::loadu(sq_b + j, count) - two * Vec::loadu(line + j, count), zero);
+          Vec k = (minus_inv * d2).exp() * scale;
+          if (other_line != nullptr) k = k * Vec::loadu(other_line + j, count);
+          k.store(line + j, count);
+        };
+        int64_t j = 0;
+        for (; j + Vec::size() <= N; j += Vec::size()) kernel(j, Vec::size());
+        if (j < N) kernel(j, N - j);
+        line[i] = scalar_t(factor * (other_line != nullptr ? double(other_line[i]) : 1.0));  // d² = 0 exactly
       }
     });
   });

@@ -510,6 +510,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--schedule", choices=("step", "cosine", "constant"), default="step", help="GNRK: step (halving per cycle)"
     )
     parser.add_argument("--period", type=number(int, "--period", 1), default=5, help="first LR cycle, epochs")
+    parser.add_argument(
+        "--lr-min", type=number(float, "--lr-min"), default=None, help="LR floor (default min(1e-4, --lr))"
+    )
     parser.add_argument("--dim", type=number(int, "--dim", 1), help="embedding width (burgers 8, graphs 16)")
     parser.add_argument("--hidden", type=number(int, "--hidden", 1), help="hidden width (burgers 32, graphs 64)")
     parser.add_argument("--nu-copies", type=int, choices=(1, 2), default=1, help="2: the released code's 11,138")
@@ -553,7 +556,8 @@ def train_command(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model_args = _model_args(args, system, train_data)
     schedule = {"schedule": args.schedule, "warmup_epochs": 0, "period_epochs": args.period, "period_mult": 1.5}
-    schedule.update(lr_min=min(1e-4, args.lr), weight_decay=0.0, ema=False)
+    lr_min = min(1e-4, args.lr) if args.lr_min is None else args.lr_min
+    schedule.update(lr_min=lr_min, weight_decay=0.0, ema=False)
     config = TrainConfig(**common_config_fields(args), **schedule)
     _, result = train(
         system,

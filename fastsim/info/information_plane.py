@@ -24,6 +24,7 @@ import torch
 
 from fastsim.info.bandwidth import kernel_width
 from fastsim.info.renyi import plane_mutual_information
+from fastsim.ops.mi import all_finite
 
 _STATE_VERSION = 1
 
@@ -58,7 +59,7 @@ class InformationPlane:
             raise TypeError(f"probe must be a floating tensor of shape (N, D); got {_describe(probe)}")
         if probe.ndim != 2 or probe.shape[0] < 2:
             raise ValueError(f"probe must have shape (N, D) with N >= 2; got {tuple(probe.shape)}")
-        if not torch.isfinite(probe).all():
+        if not all_finite(probe):
             raise ValueError("probe holds NaN or inf")
         layers = tuple(layers)
         if not layers or len(set(layers)) != len(layers) or not all(isinstance(name, str) for name in layers):
@@ -120,7 +121,7 @@ class InformationPlane:
         flat = value.detach().reshape(value.shape[0], -1) if value.ndim >= 1 else value
         if value.ndim < 2 or value.shape[0] != n:
             raise ValueError(f"{name} must have shape ({n}, d) like the probe batch; got {tuple(value.shape)}")
-        if not torch.isfinite(flat).all():
+        if not all_finite(flat):
             raise ValueError(f"{name} holds NaN or inf")
         return flat.to(device="cpu", dtype=torch.float64)
 

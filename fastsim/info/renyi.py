@@ -36,6 +36,7 @@ from torch import Tensor
 
 from fastsim.info.bandwidth import RULES, kernel_width
 from fastsim.ops import gaussian_gram, symmetric_eigvalsh
+from fastsim.ops.mi import all_finite
 
 __all__ = [
     "conditional_entropy",
@@ -58,7 +59,7 @@ def _check_samples(x: object, name: str) -> Tensor:
         raise ValueError(f"{name} must be a floating tensor of samples (..., N, d); got {got}")
     if x.shape[-2] < 2:
         raise ValueError(f"{name} needs at least two samples (N >= 2); got N = {x.shape[-2]}")
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x.to(torch.float64)
 
@@ -203,19 +204,27 @@ def _pair(sigma: Sigma | tuple[Sigma, Sigma]) -> tuple[Sigma, Sigma]:
     return sigma if isinstance(sigma, tuple) else (sigma, sigma)
 
 
-def _joint_gram(x: Tensor, y: Tensor, sigma, compat: str | None) -> tuple[Tensor, Tensor]:
-    """`(A_Y, A_XY)`: the Gram of `y` and the normalised Hadamard product `A_X ∘ A_Y / tr(A_X ∘ A_Y)`."""
+def _check_pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     x, y = _check_samples(x, "x"), _check_samples(y, "y")
     if x.shape[:-1] != y.shape[:-1]:
         raise ValueError(
             f"x and y must hold the same samples: batch and N must match; got {tuple(x.shape)} and {tuple(y.shape)}"
         )
+    return x, y
+
+
+def _normalised(h: Tensor) -> Tensor:
+    return h / h.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+
+
+def _joint_gram(x: Tensor, y: Tensor, sigma, compat: str | None) -> tuple[Tensor, Tensor]:
+    """`(A_Y, A_XY)`: the Gram of `y` and the normalised Hadamard product `A_X ∘ A_Y / tr(A_X ∘ A_Y)`."""
+    x, y = _check_pair(x, y)
     sx, sy = _pair(sigma)
     ay = gram_matrix(y, sy, compat=compat)
     if compat != "iprl":
         return ay, gaussian_gram(x, _width(x, sx), ay)  # fused: A_X is never stored
-    h = gram_matrix(x, sx, compat=compat) * ay
-    return ay, h / h.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    return ay, _normalised(gram_matrix(x, sx, compat=compat) * ay)
 
 
 def renyi_entropy(
@@ -271,8 +280,10 @@ def mutual_information(
     Bounded by `log N` in the chosen unit (the estimator's ceiling: report σ's rule and N with the numbers). Extra
     keywords go to `matrix_entropy`.
     """
-    ay, axy = _joint_gram(x, y, sigma, compat)
-    ax = gram_matrix(x, _pair(sigma)[0], compat=compat)
+    x, y = _check_pair(x, y)
+    sx, sy = _pair(sigma)
+    ax, ay = gram_matrix(x, sx, compat=compat), gram_matrix(y, sy, compat=compat)
+    axy = _normalised(ax * ay)
     # Three calls, not one on a stack: at large N a stacked copy would double the memory of three N×N matrices.
     s_x, s_y, s_xy = (matrix_entropy(a, alpha=alpha, unit=unit, compat=compat, **kw) for a in (ax, ay, axy))
     return s_x + s_y - s_xy
@@ -311,8 +322,7 @@ def plane_mutual_information(
     layers = t.shape[-3]
     ax, ay = gram_matrix(x, sx, compat=compat).unsqueeze(-3), gram_matrix(y, sy, compat=compat).unsqueeze(-3)
     at = gram_matrix(t, st, compat=compat)
-    joints = torch.cat([ax * at, at * ay], dim=-3)
-    joints = joints / joints.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    joints = _normalised(torch.cat([ax * at, at * ay], dim=-3))
     s = matrix_entropy(torch.cat([ax, ay, at, joints], dim=-3), alpha=alpha, unit=unit, compat=compat, **kw)
     s_x, s_y, s_t = s[..., :1], s[..., 1:2], s[..., 2 : 2 + layers]
     s_xt, s_ty = s[..., 2 + layers : 2 + 2 * layers], s[..., 2 + 2 * layers :]

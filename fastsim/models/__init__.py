@@ -4,6 +4,7 @@ from fastsim.models.blocks import MLP, EdgeBlock, GraphNetworkLayer
 from fastsim.models.fno import FNO2d
 from fastsim.models.gnrk import GNRK, BurgersApproximator, GraphApproximator
 from fastsim.models.ngs import NGS, NeuralGraphSimulator
+from fastsim.models.ngs_traffic import TrafficNGS
 
 __all__ = [
     "FNO2d",
@@ -15,4 +16,5 @@ __all__ = [
     "EdgeBlock",
     "GraphNetworkLayer",
     "NeuralGraphSimulator",
+    "TrafficNGS",
 ]

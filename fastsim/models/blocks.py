@@ -131,7 +131,7 @@ class GraphNetworkLayer(nn.Module):
             aggregated, edge_out = self.per_edge_update(graph, node, edge, glob), None
         else:
             aggregated, edge_out = self.per_edge_update(graph, node, edge, glob, return_edges=True)
-        node_out = self.per_node_update(torch.cat([node, aggregated, glob[graph.batch]], dim=1))
+        node_out = self.per_node_update(torch.cat([node, aggregated, glob.index_select(0, graph.batch)], dim=1))
         if last:
             return node_out, None, None
         with _full_precision(node):

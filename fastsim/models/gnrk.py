@@ -100,8 +100,9 @@ class FeatureEncoder(nn.Module):
 
     def forward(self, values: Tensor) -> Tensor:
         """`(M, num_features)` → `(M, num_features · d)`."""
-        columns = values.split(1, dim=1)
-        return torch.cat([self.mlps[k % len(self.mlps)](c) for k, c in enumerate(columns)], dim=1)
+        if len(self.mlps) == 1:  # one MLP call on all columns stacked as rows: (M·F, 1) → (M·F, d) → (M, F·d)
+            return self.mlps[0](values.reshape(-1, 1)).view(values.shape[0], -1)
+        return torch.cat([mlp(c) for mlp, c in zip(self.mlps, values.split(1, dim=1))], dim=1)
 
 
 class GraphApproximator(nn.Module):
@@ -182,13 +183,30 @@ class _TwoLayer(nn.Module):
         weight = self.blocks()[block]
         return torch.addmm(self.first.bias, values, weight.T) if bias else values @ weight.T
 
-    def finish(self, pre: Tensor) -> Tensor:
-        """The rest of the MLP from the first layer's pre-activation."""
-        return self.finish_hidden(nn.functional.gelu(pre))
+    def finish(self, pre: Tensor, out: Tensor | None = None) -> Tensor:
+        """The rest of the MLP from the first layer's pre-activation `(..., hidden)`. Without gradients `pre` is
+        overwritten and the result is written into `out` (a workspace buffer, `_buffer`) when given."""
+        flat = _gelu(pre).reshape(-1, pre.shape[-1])
+        return _gelu(torch.addmm(self.second.bias, flat, self.second.weight.T, out=out)).view(*pre.shape[:-1], -1)
 
-    def finish_hidden(self, hidden: Tensor) -> Tensor:
-        """The second layer and its GELU, from the hidden activation."""
-        return nn.functional.gelu(self.second(hidden))
+
+def _gelu(x: Tensor) -> Tensor:
+    """GELU, in place on the intermediate `x` when no gradient is recorded (autograd needs the input)."""
+    return torch.ops.aten.gelu_(x) if not torch.is_grad_enabled() else nn.functional.gelu(x)
+
+
+def _buffer(context: Mapping[str, object], name: str, shape: tuple[int, ...], like: Tensor) -> Tensor | None:
+    """The workspace buffer `name` of `context` for a per-edge intermediate when no gradient is recorded, else
+    None (autograd needs fresh tensors; `out=None` allocates). A rollout reuses the buffers in every stage and
+    step: allocating and freeing these MB-sized tensors per stage made the C allocator hand them back to the OS
+    and page-fault them in again, about a third of the rollout's time."""
+    if torch.is_grad_enabled():
+        return None
+    workspace = context["workspace"]
+    buffer = workspace.get(name)
+    if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
+        buffer = workspace[name] = like.new_empty(shape)
+    return buffer
 
 
 class BurgersApproximator(nn.Module):
@@ -201,9 +219,11 @@ class BurgersApproximator(nn.Module):
     `1/0` is read as 0. Encoders are shared over the columns of their input (u and v; the two spacing axes).
     Every φ is a two-layer MLP with GELU after both layers; the decoder has none after its last layer.
 
-    Speed: the spacing and ν terms of every first layer are projected once per RK step (`prepare`), the first
-    edge MLP's node blocks are projected per node, not per edge, and without gradients (rollouts) both edge MLPs
-    run fused with their sums (`fastsim.ops.gn_edge_aggregate`, no per-edge hidden tensor).
+    Speed: the spacing and ν terms of every first layer are projected once per RK step (`prepare`); the first
+    edge MLP's node blocks are projected per node, not per edge; every node of a grid graph has exactly two
+    incoming and two outgoing edges, so per-edge tensors are `(N, 2, ·)` views, the edge sums are sums over
+    that dim (no scatter), and the second round runs its four edges per node as one GEMM without any gather.
+    Without gradients the per-edge intermediates are computed in place in buffers reused by every stage.
 
     Args:
         dim: embedding width per scalar (8). hidden: hidden width of φe*, φv* and φ_ext (32).
@@ -229,63 +249,63 @@ class BurgersApproximator(nn.Module):
         self.decoder = MLP([pair, pair, 2])
 
     def prepare(self, graph: Graph, nu: Tensor) -> dict[str, object]:
-        """The state-independent parts of every first layer, once per RK step.
+        """The state-independent parts of every first layer, once per RK step (or rollout), in the grid layout.
 
-        Args: graph: grid graph with spacing `edge_attr (E, 2)` (CSR order). nu: `(B,)` viscosity per graph.
+        Every node of a grid graph has exactly two incoming edges (CSR rows `2i, 2i+1`) and two outgoing ones
+        (`rev_perm[2i], rev_perm[2i+1]`), so per-edge tensors are viewed as `(N, 2, ·)` and the sums over a
+        node's edges are sums over that dim: no scatter, and the second round needs no gather at all.
+
+        Args: graph: grid graph with spacing `edge_attr (E, 2)` (CSR order, `check_grid_graph`). nu: `(B,)`
+            viscosity per graph.
         """
+        n = graph.num_nodes
         spacing = graph.edge_attr.to(nu.dtype)
         inv_spacing = torch.where(spacing > 0, 1.0 / spacing, torch.zeros_like(spacing))
-        incoming = ops.segment_reduce(spacing, graph.indptr, "sum")
-        outgoing = ops.segment_reduce(spacing[graph.rev_perm], graph.rev_indptr, "sum")
+        incoming = spacing.view(n, 2, 2).sum(1)
+        outgoing = spacing[graph.rev_perm].view(n, 2, 2).sum(1)
         inv_double = self.inverse_encoder(1.0 / (incoming + outgoing))  # > 0 on every axis of a validated grid
         spacing_term = self.phi_e2.project(0, self.spacing_encoder(spacing))
         nu_emb = self.nu_encoder(nu[:, None]).repeat(1, self.nu_copies)
         return {
-            "reverse": graph.reverse(),
-            "e1": self.phi_e1.project(2, self.inverse_encoder(inv_spacing)),
-            "e2": spacing_term,
-            "e2_reverse": spacing_term[graph.rev_perm],
+            "src": graph.src,
+            "rev_perm": graph.rev_perm,
+            "e1": self.phi_e1.project(2, self.inverse_encoder(inv_spacing)).view(n, 2, -1),
+            # φe2's edge terms: ē2⁺ sums over the incoming edges, ē2⁻ over the outgoing ones
+            "e2": torch.stack([spacing_term.view(n, 2, -1), spacing_term[graph.rev_perm].view(n, 2, -1)], 1),
             "v1": self.phi_v1.project(2, inv_double),
             "v2": self.phi_v2.project(2, inv_double),
             "ext": self.phi_ext.project(2, nu_emb)[graph.batch],
+            "workspace": {},  # `_buffer`
         }
-
-    @staticmethod
-    def _edge_sum(
-        mlp: _TwoLayer, graph: Graph, p_src: Tensor, p_dst: Tensor, edge: Tensor, return_edges: bool = False
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """`Σ_{j→i} GELU(W2 GELU(p_src[j] + p_dst[i] + edge_ji) + b2)` per node i (and the per-edge messages).
-
-        Without gradients the fused kernel runs (no per-edge hidden tensor). With gradients the per-edge
-        tensors are formed and summed by `segment_reduce` over the CSR: at these widths (hidden 32) plain
-        autograd through them is faster than the fused kernel's recomputing backward.
-        """
-        if not torch.is_grad_enabled():
-            return ops.gn_edge_aggregate(
-                graph, p_src, p_dst, mlp.second.weight, mlp.second.bias, edge, return_edges=return_edges
-            )
-        hidden = nn.functional.gelu(p_src[graph.src] + p_dst[graph.dst] + edge)
-        messages = mlp.finish_hidden(hidden)
-        summed = ops.segment_reduce(messages, graph.indptr, "sum")
-        return (summed, messages) if return_edges else summed
 
     def forward(self, graph: Graph, x: Tensor, context: Mapping[str, object]) -> Tensor:
         """`(∂u/∂t, ∂v/∂t) ≈ f_θ(u, v)`, `(N, 2)`."""
+        n, hidden, pair = graph.num_nodes, self.phi_e1.second.in_features, self.phi_e1.second.out_features
         h = self.state_encoder(x)
+        # round 1: e1 on the edges j → i from node projections of h (one GEMM for both ends)
         w_row, w_col, _ = self.phi_e1.blocks()
-        bar1_minus, e1 = self._edge_sum(self.phi_e1, graph, h @ w_row.T, h @ w_col.T, context["e1"], return_edges=True)
-        bar1_plus = ops.segment_reduce(e1[graph.rev_perm], graph.rev_indptr, "sum")
-        w_plus, w_minus, _ = self.phi_v1.blocks()
-        w1 = self.phi_v1.finish(context["v1"] + bar1_plus @ w_plus.T + bar1_minus @ w_minus.T)
-        node_weight = self.phi_e2.blocks()[1]
-        far_plus, far_minus = bar1_plus @ node_weight.T, bar1_minus @ node_weight.T
-        zeros = torch.zeros_like(far_plus)
-        bar2_plus = self._edge_sum(self.phi_e2, graph, zeros, far_plus, context["e2"])
-        bar2_minus = self._edge_sum(self.phi_e2, context["reverse"], zeros, far_minus, context["e2_reverse"])
-        w_plus, w_minus, _ = self.phi_v2.blocks()
-        w2 = self.phi_v2.finish(context["v2"] + bar2_plus @ w_plus.T + bar2_minus @ w_minus.T)
+        p_row, p_col = (h @ torch.cat([w_row, w_col]).T).split(hidden, dim=1)
+        pre = torch.index_select(p_row, 0, context["src"], out=_buffer(context, "pre1", (2 * n, hidden), x))
+        pre = pre.view(n, 2, hidden).add_(p_col[:, None]).add_(context["e1"])
+        e1 = self.phi_e1.finish(pre, _buffer(context, "e1", (2 * n, pair), x)).view(2 * n, pair)
+        # [ē1⁺, ē1⁻] per node: sums over its outgoing edges (rows rev_perm[2i], rev_perm[2i+1]) and its incoming
+        # ones (rows 2i, 2i+1), (N, 2, pair)
+        outgoing = torch.index_select(e1, 0, context["rev_perm"], out=_buffer(context, "out", (2 * n, pair), x))
+        sums = [outgoing.view(n, 2, pair).sum(1), e1.view(n, 2, pair).sum(1)]
+        bar1 = torch.stack(sums, 1, out=_buffer(context, "bar1", (n, 2, pair), x))
+        w_pm = self.phi_v1.first.weight[:, : 2 * pair]
+        w1 = self.phi_v1.finish(torch.addmm(context["v1"], bar1.view(n, -1), w_pm.T))
+        # round 2: φe2([enc1(s), ē1 of the node]) on the 4 edges of every node, one GEMM
+        far = torch.mm(
+            bar1.view(2 * n, pair), self.phi_e2.blocks()[1].T, out=_buffer(context, "far", (2 * n, hidden), x)
+        )
+        pre = torch.add(context["e2"], far.view(n, 2, 1, hidden), out=_buffer(context, "pre2", (n, 2, 2, hidden), x))
+        e2 = self.phi_e2.finish(pre, _buffer(context, "e2", (4 * n, pair), x))
+        bar2 = torch.sum(e2, 2, out=_buffer(context, "bar2", (n, 2, pair), x)).view(n, -1)  # [ē2⁺, ē2⁻]
+        w2 = self.phi_v2.finish(torch.addmm(context["v2"], bar2, self.phi_v2.first.weight[:, : 2 * pair].T))
         w_h, w_w2, _, w_w1 = self.phi_ext.blocks()
-        return self.decoder(self.phi_ext.finish(context["ext"] + h @ w_h.T + w2 @ w_w2.T + w1 @ w_w1.T))
+        ext = torch.addmm(context["ext"], torch.cat([h, w2, w1], 1), torch.cat([w_h, w_w2, w_w1], 1).T)
+        return self.decoder(self.phi_ext.finish(ext))
 
 
 def check_grid_graph(graph: Graph) -> Graph:
@@ -301,6 +321,9 @@ def check_grid_graph(graph: Graph) -> Graph:
         raise ValueError("graph must be a grid graph with spacing vectors edge_attr (E, 2) (PeriodicGrid.graph())")
     if not bool(torch.isfinite(attr).all()) or not bool(((attr > 0).sum(1) == 1).all() and (attr >= 0).all()):
         raise ValueError("grid spacings must be finite and > 0: every edge_attr row must be [dx, 0] or [0, dy]")
+    two = torch.arange(0, graph.num_edges + 1, 2, device=graph.indptr.device)
+    if graph.num_edges != 2 * graph.num_nodes or not (graph.indptr.equal(two) and graph.rev_indptr.equal(two)):
+        raise ValueError("a grid graph has exactly 2 incoming and 2 outgoing edges (+x, +y) per node")
     return graph
 
 

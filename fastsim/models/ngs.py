@@ -23,6 +23,8 @@ from torch import Tensor, nn
 
 from fastsim.graph import Graph
 from fastsim.models.blocks import MLP, GraphNetworkLayer
+from fastsim.models.ngs_rollout import RolloutPlan
+from fastsim.models.ngs_traffic import TrafficNGS
 
 __all__ = ["LAYOUTS", "NGS", "CoefficientEmbeddings", "NGSLayout", "NeuralGraphSimulator", "phase_threshold_graph"]
 
@@ -175,13 +177,20 @@ class NeuralGraphSimulator(nn.Module):
     @classmethod
     def for_system(
         cls, name: str, emb_dim: int | None = None, depth: int = 2, threshold: float | None = None
-    ) -> "NeuralGraphSimulator":
+    ) -> "NeuralGraphSimulator | TrafficNGS":
         """NGS for system `name` with the paper's width (heat 8, rossler and kuramoto 32) unless `emb_dim` is given.
 
         With the paper's widths and depth 2 the parameter counts are heat 6,185, rossler 680,643, kuramoto 412,065.
+
+        `name="traffic"` returns the forecasting variant instead, a `fastsim.models.ngs_traffic.TrafficNGS` (not
+        autoregressive, no Δt) for PEMS-BAY's 325 sensors, d = 64 unless given: 5,833,292 parameters.
         """
+        if name == "traffic":
+            if threshold is not None:
+                raise ValueError(f"threshold applies to the kuramoto system only; got {threshold!r} for 'traffic'")
+            return TrafficNGS(emb_dim=64 if emb_dim is None else emb_dim, depth=depth)
         if name not in LAYOUTS:
-            raise ValueError(f"system must be one of {', '.join(LAYOUTS)}; got {name!r}")
+            raise ValueError(f"system must be one of {', '.join(LAYOUTS)}, traffic; got {name!r}")
         return cls(name, LAYOUTS[name].emb_dim if emb_dim is None else emb_dim, depth, threshold)
 
     def model_args(self) -> dict:
@@ -278,11 +287,15 @@ class NeuralGraphSimulator(nn.Module):
             )
         return self._step(graph, state, dt, coefficients)
 
+    def _phase_graph(self, state: Tensor, graph: Graph) -> Graph:
+        """A phase system's message-passing graph for `state` (`(N,)` or `(N, 1)` phases)."""
+        return phase_threshold_graph(state.reshape(-1).to(self.decoder[0].weight.dtype), graph, self.threshold)
+
     def _step(self, graph: Graph, state: Tensor, dt: Tensor, coefficients: CoefficientEmbeddings) -> Tensor:
         dtype = self.decoder[0].weight.dtype
         x = state.reshape(graph.num_nodes, self.layout.state_dim).to(dtype)
         if self.layout.phase:
-            graph = phase_threshold_graph(x[:, 0], graph, self.threshold)
+            graph = self._phase_graph(x, graph)
             x = torch.cat([x.cos(), x.sin()], dim=1)
         node = self.state_encoder(x)
         if coefficients.node is not None:
@@ -321,6 +334,10 @@ class NeuralGraphSimulator(nn.Module):
     ) -> Tensor:
         """Autoregressive rollout over arbitrary (non-uniform) steps, in inference mode.
 
+        Without autocast the steps run through a `fastsim.models.ngs_rollout.RolloutPlan`, which does the work
+        that is constant along the trajectory once (weight splits, Δt embeddings, the first layer's global and
+        edge terms); results equal repeated `step` calls up to float rounding.
+
         Args:
             graph: the (batched) graph; graphs of any sizes. state: `(N, *F)` initial states.
             dts: `(S, B)` steps per graph, or `(S,)` shared by every graph; all > 0.
@@ -340,8 +357,16 @@ class NeuralGraphSimulator(nn.Module):
         with torch.inference_mode(), torch.autocast(graph.device.type, dtype=autocast, enabled=enabled):
             coefficients = self.encode_coefficients(graph, node, edge, glob)
             states = [state]
-            for dt in dts:
-                states.append(self._step(graph, states[-1], dt, coefficients))
+            if enabled:  # the generic step keeps the fused graph ops in float32 under autocast
+                for dt in dts:
+                    states.append(self._step(graph, states[-1], dt, coefficients))
+            else:
+                plan = RolloutPlan(self, graph, coefficients, dts)
+                with plan.kernels():
+                    for s in range(dts.shape[0]):
+                        x = states[-1]
+                        step_graph = self._phase_graph(x, graph) if self.layout.phase else graph
+                        states.append(plan.step(s, step_graph, x))
         return torch.stack(states)
 
     # ------------------------------------------------------------------ reference weights

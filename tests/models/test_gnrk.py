@@ -153,6 +153,12 @@ def test_hostile_input():
         model(y0, 1e-3, Graph.from_csr(graph.indptr, graph.src, edge_attr=bad), nu=nu)
     with pytest.raises(ValueError, match="grid graph"):
         model(y0, 1e-3, Graph.from_csr(graph.indptr, graph.src), nu=nu)
+    # node 1's second incoming edge moved to start at node 7: node 7 has 3 outgoing edges, its old source 1
+    src = graph.src.clone()
+    src[graph.indptr[1] + 1] = 7
+    moved = Graph.from_csr(graph.indptr, src, edge_attr=graph.edge_attr)
+    with pytest.raises(ValueError, match="2 incoming and 2 outgoing"):
+        model(y0, 1e-3, moved, nu=nu)
     with pytest.raises(ValueError, match="takes coefficients"):
         model(y0, 1e-3, graph, viscosity=nu)
     with pytest.raises(ValueError, match=r"'nu' must be a \(1,\)"):

@@ -156,6 +156,32 @@ def test_kuramoto_and_rossler_steps_run_batched():
     assert out.shape == (3, 55, 3) and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("system", ["heat", "rossler", "kuramoto"])
+@pytest.mark.parametrize("sizes", [(20, 35), (40,)])
+def test_rollout_plan_equals_the_generic_step(system, sizes):
+    """`rollout` runs `fastsim.models.ngs_rollout.RolloutPlan` (per-rollout constants precomputed, Linear layers
+    split by input block); one `model(...)` call per step runs the generic step. They agree to float rounding."""
+    torch.manual_seed(7)
+    graph, _, edge, _ = heat_batch(sizes=sizes)
+    n, b = graph.num_nodes, graph.num_graphs
+    model = NGS.for_system(system, emb_dim=4).eval()
+    if system == "heat":
+        state, coefficients = torch.rand(n), {"edge": edge}
+    elif system == "rossler":
+        state, coefficients = torch.randn(n, 3), {"edge": edge, "glob": torch.rand(b, 3)}
+    else:
+        state, coefficients = 2 * math.pi * torch.rand(n), {"node": torch.randn(n), "glob": 0.1 * torch.rand(b)}
+    dts = 0.01 + 0.08 * torch.rand(3, b)
+    onednn = torch.backends.mkldnn.enabled
+    states = model.rollout(graph, state, dts, **coefficients)
+    assert torch.backends.mkldnn.enabled == onednn  # switched off for small steps only while they run
+    x = state
+    with torch.no_grad():
+        for s in range(3):
+            x = model(graph, x, dts[s], **coefficients)
+            torch.testing.assert_close(states[s + 1], x, rtol=1e-5, atol=1e-5)
+
+
 def test_bfloat16_autocast_rollout_stays_close():
     torch.manual_seed(6)
     model = NGS.for_system("heat").eval()

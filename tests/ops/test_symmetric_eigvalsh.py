@@ -61,9 +61,9 @@ def test_float32(device):
     a = symmetric((4, 40, 40), device, seed=3, dtype=torch.float32)
     out = symmetric_eigvalsh(a)
     assert out.dtype == torch.float32
-    assert_matches_torch(out, a, rel=1e-7)  # float64 eigenvalues of the float32 input, rounded to float32
+    assert_matches_torch(out, a, rel=1e-6)  # float32 accuracy (eps 1.2e-7 of the norm, a few ulps)
     g = gram((4,), 24, device, seed=4).float()
-    assert_matches_torch(symmetric_eigvalsh(g), g, rel=1e-7)
+    assert_matches_torch(symmetric_eigvalsh(g), g, rel=1e-6)
 
 
 def test_only_lower_triangle_is_read(device):

@@ -1,0 +1,196 @@
+"""The NGS step for inference rollouts, with everything that is constant along a trajectory computed once.
+
+At the paper's sizes (hundreds of nodes, widths 8–350) a step of `NeuralGraphSimulator._step` is ≈ 70 small ATen
+calls plus module and argument-checking overhead, which sets the time more than the arithmetic does. A
+`RolloutPlan` is built once per rollout (the weights do not change while it runs) and holds:
+
+- every Linear that acts on a concatenation `[a, b, g]` split by input block and transposed, so that
+  `[a, b, g] Wᵀ + c = [a, b] W_abᵀ + (g W_gᵀ + c)`: the global part becomes a per-graph bias;
+- the Δt embeddings of all S steps, encoded in one batch (the steps are known in advance), and with them every
+  global-feature term of the first graph-network layer, whose global input is exactly those embeddings (and the
+  constant global coefficients): its edge-MLP graph term and the global parts of its node and global updates;
+- the first layer's per-edge projection of the (constant) edge embedding, `edge_emb W_edgeᵀ`, `(E, H)`.
+
+`step` then runs the remaining per-state work with the fused graph ops called directly (their inputs were checked
+once). The results equal the generic step's up to float rounding (sums regrouped).
+
+On small CPU problems the steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen sends
+float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
+elements; ATen's own vectorised kernels then take over (a 123-node heat rollout runs ≈ 1.4× faster). On larger
+tensors oneDNN is as fast or faster, so it stays on there.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from fastsim import _backend
+from fastsim.graph import Graph
+
+# Per-node widths times nodes up to which a rollout step counts as small (see `RolloutPlan.kernels`).
+SMALL_STEP_ELEMENTS = 1 << 17
+
+
+class _Linear(NamedTuple):
+    """A Linear `y = x Wᵀ + b` as `addmm(b, x, wt)` with `wt = Wᵀ` contiguous."""
+
+    wt: Tensor
+    b: Tensor | None
+
+    @classmethod
+    def of(cls, layer: nn.Linear, cols: slice = slice(None), bias: bool = True) -> "_Linear":
+        return cls(layer.weight[:, cols].t().contiguous(), layer.bias if bias else None)
+
+    def __call__(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        b = self.b if bias is None else bias
+        return x @ self.wt if b is None else torch.addmm(b, x, self.wt)
+
+
+class _MLP(NamedTuple):
+    """A `fastsim.models.blocks.MLP` as plain tensors (no module calls per step); GELU after `activated` layers."""
+
+    layers: tuple[_Linear, ...]
+    activated: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, mlp: nn.Sequential, first: _Linear | None = None) -> "_MLP":
+        """`mlp`, its first Linear replaced by `first` when given (a block of it, its bias passed per call)."""
+        linears = [k for k, module in enumerate(mlp) if isinstance(module, nn.Linear)]
+        layers = tuple(first if k == 0 and first is not None else _Linear.of(mlp[k]) for k in linears)
+        activated = tuple(k + 1 < len(mlp) and not isinstance(mlp[k + 1], nn.Linear) for k in linears)
+        return cls(layers, activated)
+
+    def __call__(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        for k, (linear, activated) in enumerate(zip(self.layers, self.activated)):
+            x = linear(x, bias if k == 0 else None)
+            if activated:
+                x = F.gelu(x)
+        return x
+
+
+class _Layer(NamedTuple):
+    """One graph-network layer's weights split by input block (see `GraphNetworkLayer`)."""
+
+    w_src: _Linear  # edge MLP, first Linear: source, destination, edge and global blocks
+    w_dst: _Linear
+    w_edge: _Linear
+    w_glob: _Linear  # carries the first Linear's bias (it is added once per edge, like the graph term)
+    w2: Tensor
+    b2: Tensor
+    node_update: _MLP  # its first Linear acts on [node, aggregated] only ...
+    node_glob: _Linear  # ... and its global block, with the bias, gives a per-graph bias
+    glob_update: _MLP  # likewise: first Linear on [min node, min aggregated] ...
+    glob_glob: _Linear  # ... and the global block
+
+    @classmethod
+    def of(cls, layer: nn.Module) -> "_Layer":
+        edge = layer.per_edge_update
+        n, _, e, _ = edge.dims
+        node_first, glob_first = layer.per_node_update[0], layer.glob_update[0]
+        return cls(
+            _Linear.of(edge.first, slice(0, n), bias=False),
+            _Linear.of(edge.first, slice(n, 2 * n), bias=False),
+            _Linear.of(edge.first, slice(2 * n, 2 * n + e), bias=False),
+            _Linear.of(edge.first, slice(2 * n + e, None)),
+            edge.second.weight.contiguous(),
+            edge.second.bias.contiguous(),
+            _MLP.of(layer.per_node_update, _Linear.of(node_first, slice(0, n + e), bias=False)),
+            _Linear.of(node_first, slice(n + e, None)),
+            _MLP.of(layer.glob_update, _Linear.of(glob_first, slice(0, n + e), bias=False)),
+            _Linear.of(glob_first, slice(n + e, None)),
+        )
+
+    def global_terms(self, glob: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(edge-MLP graph term with its bias, node-update bias, global-update bias) for globals `(*, B, g)`."""
+        return tuple(
+            torch.addmm(w.b, glob.reshape(-1, glob.shape[-1]), w.wt).reshape(*glob.shape[:-1], -1).contiguous()
+            for w in (self.w_glob, self.node_glob, self.glob_glob)
+        )
+
+
+class RolloutPlan:
+    """A rollout's constant work, done once; `step(s, graph, state)` advances by the s-th step.
+
+    Args:
+        model: a `NeuralGraphSimulator` (its weights are read now: do not train it while the plan is in use).
+        graph: the rollout's graph (for a phase system, the node partition; edges are rebuilt per step).
+        coefficients: `model.encode_coefficients(graph, ...)`.
+        dts: `(S, B)` steps.
+    """
+
+    def __init__(self, model: nn.Module, graph: Graph, coefficients: NamedTuple, dts: Tensor) -> None:
+        self.layout = model.layout
+        self.state_encoder, self.decoder = _MLP.of(model.state_encoder), _MLP.of(model.decoder)
+        self.layers = [_Layer.of(layer) for layer in model.gn_layers]
+        self.batch = graph.batch if graph.num_graphs > 1 else None  # one graph: per-graph terms broadcast
+        self.node_coefficients = coefficients.node
+        dtype = model.decoder[0].weight.dtype
+        glob = model.dt_encoder(dts.to(dtype).unsqueeze(-1))  # (S, B, d): layer 0's globals for every step
+        if coefficients.glob is not None:
+            glob = torch.cat([glob, coefficients.glob.expand(dts.shape[0], -1, -1)], dim=-1)
+        self.glob0 = glob
+        self.terms0 = self.layers[0].global_terms(glob)
+        edge, first = coefficients.edge, self.layers[0]
+        if edge.dim() == 1:  # shared by every edge: a constant of layer 0's graph term
+            self.edge_term0 = None
+            self.terms0 = (self.terms0[0] + first.w_edge(edge[None]),) + self.terms0[1:]
+        else:
+            self.edge_term0 = first.w_edge(edge)
+        widest = max(layer.per_node_update[0].in_features for layer in model.gn_layers)
+        self.small = graph.device.type == "cpu" and graph.num_nodes * widest <= SMALL_STEP_ELEMENTS
+        self._gn = _backend.op("gn_edge_aggregate", graph.device)
+        self._segment = _backend.op("segment_reduce", graph.device)
+
+    @contextlib.contextmanager
+    def kernels(self) -> Iterator[None]:
+        """A context for running the steps: oneDNN off while they run when the steps are small (module
+        docstring), restored afterwards; a no-op otherwise. The switch is process-wide, as torch's is."""
+        if not self.small:
+            yield
+            return
+        previous = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = False
+        try:
+            yield
+        finally:
+            torch.backends.mkldnn.enabled = previous
+
+    def _per_node(self, term: Tensor) -> Tensor:
+        """A per-graph `(B, F)` term for every node: `(N, F)`, or `(F,)` broadcast when there is one graph."""
+        return term[0] if self.batch is None else term.index_select(0, self.batch)
+
+    def step(self, s: int, graph: Graph, state: Tensor) -> Tensor:
+        """`S(t + Δt_s)` from `state = S(t)` on `graph` (the step's message-passing graph)."""
+        layout = self.layout
+        x = state.reshape(graph.num_nodes, layout.state_dim).to(self.glob0.dtype)
+        if layout.phase:
+            x = torch.cat([x.cos(), x.sin()], dim=1)
+        node = self.state_encoder(x)
+        if self.node_coefficients is not None:
+            node = torch.cat([node, self.node_coefficients], dim=1)
+        glob, (graph_term, node_bias, glob_bias) = self.glob0[s], (t[s] for t in self.terms0)
+        edge, edge_term = None, self.edge_term0
+        five = (graph.indptr, graph.src, graph.rev_indptr, graph.rev_dst, graph.rev_perm)
+        for k, layer in enumerate(self.layers):
+            last = k == len(self.layers) - 1
+            if k:  # the edge features are now the previous layer's messages, per edge
+                graph_term, node_bias, glob_bias = layer.global_terms(glob)
+                edge_term = layer.w_edge(edge)
+            aggregated, edge = self._gn(
+                *five, layer.w_src(node), layer.w_dst(node), edge_term, graph_term, graph.batch,
+                layer.w2, layer.b2, not last,
+            )  # fmt: skip
+            local = torch.cat([node, aggregated], dim=1)
+            node = layer.node_update(local, self._per_node(node_bias))
+            if last:
+                break
+            node_min = self._segment(node, graph.ptr, "min")[0]
+            edge_min = self._segment(aggregated, graph.ptr, "min")[0]
+            local = torch.cat([node_min, edge_min], dim=1)
+            glob = layer.glob_update(local, glob_bias)
+        delta = self.decoder(node)
+        return state + delta.reshape(state.shape).to(state.dtype)
