@@ -2,8 +2,9 @@
 
 Run `pytest bench/bench_mi.py` or, with `FASTSIM_BENCH_SMOKE=1`, at tiny sizes (a check of the harness).
 Workloads (bench.mi_report.WORKLOADS): 10,000 MI evaluations at N = 100 (d = 784 and 50), the information plane
-of a five-layer autoencoder (every layer, 100 evaluations), one MI at N = 1000, 4096 and 16384 (stochastic Lanczos
-quadrature from N = 4096; the exact peers are timed by the report only) and the KDE bound at N = 16384.
+of a five-layer autoencoder (every layer, 100 evaluations), one MI at N = 1000, 4096 and 16384 (fastsim with
+stochastic Lanczos quadrature at 4096 and 16384; the exact peers are timed by the report only) and the KDE bound
+at N = 16384.
 Each test is one implementation; fastsim runs first in its group and the others store their time relative to
 fastsim's in `extra_info["ratio"]`. `python -m bench.mi_report` runs the same implementations interleaved and
 writes the "info" section of bench/RESULTS.md, with KDE peak memory.

@@ -38,6 +38,7 @@ import torch
 from torch.nn import functional as F
 
 import fastsim
+from bench.peak_memory import reset_high_water_mark, status_kib
 from fastsim.dynamics import HeatDiffusion
 from fastsim.graph import Graph
 from fastsim.graphs import erdos_renyi, time_grid
@@ -226,14 +227,6 @@ def workload_specs(smoke: bool) -> list[tuple[str, list[int]]]:
 
 
 # ------------------------------------------------------------------------------------------------ peak memory
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
 def peak_growth(spec: int, impl: str, task: str, smoke: bool) -> int:
     """In this process: bytes by which one run of `impl`'s `task` ("train" or "rollout") on workload `spec` raises
     the resident-set high-water mark above the resident set before it (after a warm-up run)."""
@@ -243,11 +236,11 @@ def peak_growth(spec: int, impl: str, task: str, smoke: bool) -> int:
     args = (w, torch.optim.AdamW(w.model.parameters(), lr=1e-6)) if task == "train" else (w,)
     fn(*args)  # warm-up: thread pools, lazy initialisation, the optimizer's state
     gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM to the current resident set
-    base = _status_kib("VmRSS")
+    if not reset_high_water_mark():
+        raise OSError("cannot reset the resident-set high-water mark (/proc/self/clear_refs)")
+    base = status_kib("VmRSS")
     fn(*args)
-    return 1024 * (_status_kib("VmHWM") - base)
+    return 1024 * (status_kib("VmHWM") - base)
 
 
 def measure_peak(spec: int, impl: str, task: str, smoke: bool) -> int | None:

@@ -23,7 +23,8 @@ import torch
 from bench import message_passing_cases as cases
 
 
-def _status_kib(field: str) -> int:
+def status_kib(field: str) -> int:
+    """A `/proc/self/status` field in KiB (VmRSS: resident set, VmHWM: its high-water mark)."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -31,7 +32,8 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
-def _reset_high_water_mark() -> bool:
+def reset_high_water_mark() -> bool:
+    """Reset VmHWM to the current resident set; False where the kernel does not allow it."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -55,10 +57,10 @@ def peak_growth(op_name: str, impl_name: str, inputs: cases.Inputs) -> tuple[int
         base = torch.cuda.memory_allocated(inputs.device)
         cases.timed(impl, inputs)()
         return torch.cuda.max_memory_allocated(inputs.device) - base, "torch.cuda.max_memory_allocated"
-    if _reset_high_water_mark():
-        base = _status_kib("VmRSS")
+    if reset_high_water_mark():
+        base = status_kib("VmRSS")
         impl.run(inputs)
-        return 1024 * (_status_kib("VmHWM") - base), "VmHWM after clear_refs"
+        return 1024 * (status_kib("VmHWM") - base), "VmHWM after clear_refs"
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     impl.run(inputs)
     return 1024 * (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base), "ru_maxrss (lower bound)"

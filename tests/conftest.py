@@ -25,6 +25,16 @@ def device(request) -> str:
     return request.param
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: small matrices and models, where on a shared 2-core machine a second thread
+    costs more than it gains (busy-waiting BLAS ran such tests up to 35× slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def random_graph(num_nodes: int, num_edges: int, seed: int = 0, device: str = "cpu", weighted: bool = False):
     """A random multigraph with self-loops, repeated edges and (usually) isolated nodes."""
     gen = torch.Generator().manual_seed(seed)

@@ -31,7 +31,8 @@ at::Tensor gaussian_gram_cpu(const at::Tensor& x, const at::Tensor& sigma, const
   const int64_t B = x.size(0), N = x.size(1);
   at::Tensor out = at::empty({B, N, N}, x.options());
   if (out.numel() == 0) return out;
-  at::bmm_out(out, x, x.transpose(1, 2));
+  // detach(): the GEMM's out= form refuses inputs that require grad (this op's autograd is registered above it).
+  at::bmm_out(out, x.detach(), x.detach().transpose(1, 2));
   const at::Tensor squares = out.diagonal(0, 1, 2).clone();  // ‖x_i‖² (B, N): the dots' own diagonal
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_gram_cpu", [&] {
     using Vec = at::vec::Vectorized<scalar_t>;
@@ -76,8 +77,9 @@ at::Tensor gaussian_gram_cpu(const at::Tensor& x, const at::Tensor& sigma, const
 // kRowBlock × kColChunk tile per thread.
 constexpr int64_t kRowBlock = 64, kColChunk = 512;
 
-at::Tensor kde_logsumexp_cpu(const at::Tensor& t, double scale) {
-  check_kde_args(t);
+at::Tensor kde_logsumexp_cpu(const at::Tensor& t_in, double scale) {
+  check_kde_args(t_in);
+  const at::Tensor t = t_in.detach();  // as in gaussian_gram_cpu: out= GEMMs refuse inputs that require grad
   const int64_t B = t.size(0), N = t.size(1), D = t.size(2);
   at::Tensor out = at::empty({B, N}, t.options());
   if (out.numel() == 0) return out;

@@ -12,7 +12,7 @@ is stable at repeated eigenvalues, unlike `eigh`'s vectors).
 Eigenvalues are clamped at 0 and renormalised to sum to 1. Fast and large-N paths:
 
 - α = 2: `Σλ² = ‖A‖_F²`, no eigendecomposition (O(N²));
-- N ≥ 4096 (or ``method="lanczos"``): stochastic Lanczos quadrature for `tr(A^α)` (Hutchinson probes × Gauss
+- N ≥ 16384 (or ``method="lanczos"``): stochastic Lanczos quadrature for `tr(A^α)` (Hutchinson probes × Gauss
   quadrature from a Lanczos tridiagonalisation), O(N²·m) per probe instead of O(N³). With the defaults
   (32 probes, 64 Lanczos steps) the estimate's standard deviation on a 600-point Gaussian-cloud Gram matrix
   (Scott width, S ≈ 7.6 bits) is ≈ 0.15 bits for α ≈ 1 and ≈ 0.075 bits for α = 2, with a bias under a third of
@@ -49,7 +49,10 @@ __all__ = [
 ]
 
 Sigma = float | Tensor | str
-LANCZOS_MIN_N = 4096  # "auto" switches to stochastic Lanczos quadrature from this N
+# "auto" switches to stochastic Lanczos quadrature from this N. Measured (bench/RESULTS.md, "info", 2 cores): at
+# N = 4096 the exact spectrum takes 7.3 s per MI against Lanczos's 17.8 s; at 16384 Lanczos takes 235 s against
+# an estimated ≈ 420 s exact (64× the N = 4096 time), so only from there is the estimate worth its error.
+LANCZOS_MIN_N = 16384
 _IPRL_EPS = 1e-8
 
 
@@ -163,7 +166,7 @@ def matrix_entropy(
         alpha: order α > 0 (1: the Shannon/von Neumann limit).
         unit: ``"bits"`` or ``"nats"``.
         compat: None, or ``"iprl"`` (singular values, no renormalisation, ε = 1e-8 inside the log).
-        method: ``"auto"`` (exact below N = 4096, α = 2 through the Frobenius norm), ``"exact"`` or
+        method: ``"auto"`` (exact below N = 16384, α = 2 through the Frobenius norm), ``"exact"`` or
             ``"lanczos"`` (stochastic Lanczos quadrature; not differentiable in a useful sense, not with compat).
         probes, lanczos_steps, generator: of the Lanczos estimator.
     """

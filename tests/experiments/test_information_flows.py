@@ -20,13 +20,7 @@ MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
 needs_mnist = pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST not found at {MNIST}")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # These runs are 100x100 eigenproblems and small GEMMs: on a busy 2-core machine two threads ran 35x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

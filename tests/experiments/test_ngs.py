@@ -25,15 +25,6 @@ def heat_files(tmp_path_factory):
     return files
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices: on a shared 2-core machine a second thread costs more than it gains."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_dataset_configs_follow_the_paper():
     configs = ngs.dataset_configs("heat", num_train=1000, num_test=50)
     train = configs["train"]

@@ -4,7 +4,6 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from fastsim.experiments import ngs, ngs_grid
 from fastsim.simulate import SimulationConfig, generate
@@ -20,14 +19,6 @@ def heat_files(tmp_path_factory):
         config = SimulationConfig("heat", count, (20, 30), max_time=(0.25,), num_steps=(5,), delta=0.8, seed=seed)
         files.append(generate(config, folder / ngs.split_file(name), progress=False))
     return files
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_grid_resumes_and_extends(heat_files, tmp_path, monkeypatch, one_thread):

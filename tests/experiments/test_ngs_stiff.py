@@ -20,14 +20,6 @@ def cases(tmp_path_factory):
     return ngs_stiff.load_cases(path, [0, 1])
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_rows_are_well_formed_and_solvers_agree_with_the_exact_model_at_pi_over_2(cases, one_thread):
     torch.manual_seed(0)
     model = NeuralGraphSimulator("kuramoto", emb_dim=4, depth=2)

@@ -20,15 +20,6 @@ needs_los_loop = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices: on a shared 2-core machine a second thread costs more than it gains."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def ring_adjacency(n: int) -> np.ndarray:
     adj = np.eye(n, dtype=np.float32)
     for i in range(n):

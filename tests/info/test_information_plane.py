@@ -11,14 +11,7 @@ from fastsim.info import mutual_information
 from fastsim.info.bandwidth import kernel_width
 from fastsim.info.information_plane import InformationPlane, plot_information_plane
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many 20x20 to 100x100 eigenproblems: on a busy 2-core machine two torch threads ran these 35x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _network(generator: torch.Generator) -> tuple[torch.nn.Module, torch.nn.Module]:
