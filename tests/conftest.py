@@ -53,3 +53,15 @@ def random_graph(num_nodes: int, num_edges: int, seed: int = 0, device: str = "c
 
 # (num_nodes, num_edges): ordinary, empty graph, nodes without edges, a single node with a self-loop.
 GRAPH_SIZES = [(9, 30), (40, 200), (0, 0), (5, 0), (1, 1)]
+
+
+def assert_compiles_like_eager(fn, x: torch.Tensor, *rest) -> None:
+    """`torch.compile(fn, fullgraph=True)` (no graph break allowed) gives eager's value and gradient in `x`."""
+    torch._dynamo.reset()
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
+    eager = fn(x, *rest)
+    (grad_eager,) = torch.autograd.grad(eager, x)
+    result = compiled(x, *rest)
+    (grad_compiled,) = torch.autograd.grad(result, x)
+    torch.testing.assert_close(result, eager)
+    torch.testing.assert_close(grad_compiled, grad_eager)

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 import fastsim
 from fastsim.models import EdgeBlock
-from tests.conftest import random_graph
+from tests.conftest import assert_compiles_like_eager, random_graph
 
 
 def test_edge_block_matches_the_plain_mlp():
@@ -34,13 +34,6 @@ def test_compiled_gn_layer_has_no_graph_breaks():
         smooth = fastsim.ops.spmm(graph, node, "mean") + fastsim.ops.sddmm(graph, x, x, "dot").sum()
         return node.sum() + edges.square().sum() + pooled.sum() + smooth.sum()
 
-    torch._dynamo.reset()
-    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
-    eager = layer(x, e, g)
-    (grad_eager,) = torch.autograd.grad(eager, x)
-    result = compiled(x, e, g)
-    (grad_compiled,) = torch.autograd.grad(result, x)
-    torch.testing.assert_close(result, eager)
-    torch.testing.assert_close(grad_compiled, grad_eager)
+    assert_compiles_like_eager(layer, x, e, g)
     explanation = torch._dynamo.explain(layer)(x, e, g)
     assert explanation.graph_break_count == 0

@@ -8,6 +8,7 @@ import torch
 
 import fastsim
 from fastsim.ops import gaussian_gram, kde_logsumexp, reference
+from tests.conftest import assert_compiles_like_eager
 
 SHAPES = [(3, 17, 5), (1, 1, 3), (2, 0, 4), (0, 5, 2), (2, 33, 1), (1, 6, 40)]
 
@@ -113,14 +114,7 @@ def test_compiled_estimator_has_no_graph_breaks():
         joint = gaussian_gram(x * 0.5, sigma, gram)
         return gram.square().sum() + joint.square().sum() + kde_logsumexp(x, 0.5).sum()
 
-    torch._dynamo.reset()
-    compiled = torch.compile(score, fullgraph=True, backend="aot_eager")
-    eager = score(x)
-    (grad_eager,) = torch.autograd.grad(eager, x)
-    result = compiled(x)
-    (grad_compiled,) = torch.autograd.grad(result, x)
-    torch.testing.assert_close(result, eager)
-    torch.testing.assert_close(grad_compiled, grad_eager)
+    assert_compiles_like_eager(score, x)
 
 
 @pytest.mark.parametrize(

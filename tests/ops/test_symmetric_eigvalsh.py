@@ -10,6 +10,7 @@ import torch
 from torch.utils.cpp_extension import load_inline
 
 from fastsim.ops import symmetric_eigvalsh
+from tests.conftest import assert_compiles_like_eager
 
 ORDERS = [1, 2, 3, 7, 20, 32, 33, 57, 100, 128, 130]
 
@@ -129,14 +130,7 @@ def test_compiled_renyi_entropy_has_no_graph_breaks():
         a = a / a.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None]
         return -symmetric_eigvalsh(a).clamp_min(0).square().sum(-1).log().sum()
 
-    torch._dynamo.reset()
-    compiled = torch.compile(renyi2, fullgraph=True, backend="aot_eager")
-    eager = renyi2(x)
-    (grad_eager,) = torch.autograd.grad(eager, x)
-    result = compiled(x)
-    (grad_compiled,) = torch.autograd.grad(result, x)
-    torch.testing.assert_close(result, eager)
-    torch.testing.assert_close(grad_compiled, grad_eager)
+    assert_compiles_like_eager(renyi2, x)
 
 
 @pytest.mark.parametrize(
