@@ -21,6 +21,7 @@ rep) only prints.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import gc
 import json
@@ -173,6 +174,26 @@ def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float]
     return statistics.median(times)
 
 
+def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, glob, batch, w2, *_, **__) -> int:
+    """FLOPs of the fused edge op's second Linear, 2·E·H·O (its inputs arrive as shapes)."""
+    return 2 * src[0] * w2[0] * w2[1]
+
+
+def step_flops(w: Workload, impl: str) -> float:
+    """Matrix-product FLOPs of one rollout step of `impl` (torch's FLOP counter, plus the fused edge op's GEMM).
+
+    Both sides evaluate the same GELUs; the products are where the formulations differ (fastsim projects node
+    features per node, the peers concatenate per edge), so at equal arithmetic speed the peer/fastsim ratio of
+    these counts bounds the rollout speed-up."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fused = {torch.ops.fastsim.gn_edge_aggregate.default: _gn_edge_flops}
+    counter = FlopCounterMode(display=False, custom_mapping=fused)
+    with counter:
+        IMPLEMENTATIONS[impl]["rollout"](dataclasses.replace(w, dts=w.dts[:2]))
+    return counter.get_total_flops() / 2
+
+
 def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_counter) -> list[dict]:
     """Check each implementation against fastsim, then time a training step and the rollout of each."""
     rows = []
@@ -185,7 +206,8 @@ def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_count
         impl["train"](w, optimizer)  # warm-up
         train = _median_time(lambda impl=impl, optimizer=optimizer: impl["train"](w, optimizer), reps, clock)
         rollout = _median_time(lambda impl=impl: impl["rollout"](w), reps, clock)
-        rows.append({"impl": name, "max_diff": diff, "train": train, "rollout": rollout})
+        flops = step_flops(w, name)
+        rows.append({"impl": name, "max_diff": diff, "train": train, "rollout": rollout, "flops": flops})
     w.model.load_state_dict(state)
     return rows
 
@@ -269,11 +291,12 @@ def report(smoke: bool, reps: int, memory: bool = True, clock: str = "wall") -> 
         f"Medians of repeated runs ({clock} clock); training step = forward + backward + AdamW on one batch; "
         "rollout = 40 steps (inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, "
         "rollout ≥ 10×). Peak = growth of the resident-set high-water mark during one run, in a fresh process "
-        "(MiB).",
+        "(MiB). GFLOP/step = matrix-product FLOPs of one rollout step (`step_flops`); both formulations evaluate "
+        "the same GELUs, so at equal arithmetic speed the FLOP ratio bounds the rollout speed-up.",
         "",
         "| workload | implementation | max abs diff vs fastsim | train step (ms) | ratio | 40-step rollout (ms) "
-        "| ratio | train peak (MiB) | rollout peak (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ratio | GFLOP/step | FLOP ratio | train peak (MiB) | rollout peak (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec, w in enumerate(workloads):
         rows = measure(w, 1 if smoke else reps, CLOCKS[clock])
@@ -283,7 +306,7 @@ def report(smoke: bool, reps: int, memory: bool = True, clock: str = "wall") -> 
             lines.append(
                 f"| {w.name} | {r['impl']} | {r['max_diff']:.1e} | {1e3 * r['train']:.2f} | "
                 f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} "
-                f"| {_mib(peaks[0])} | {_mib(peaks[1])} |"
+                f"| {r['flops'] / 1e9:.3g} | {r['flops'] / base['flops']:.2f} | {_mib(peaks[0])} | {_mib(peaks[1])} |"
             )
     s = solver_comparison(1 if smoke else reps, smoke, CLOCKS[clock])
     lines += [
