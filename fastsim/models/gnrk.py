@@ -183,30 +183,16 @@ class _TwoLayer(nn.Module):
         weight = self.blocks()[block]
         return torch.addmm(self.first.bias, values, weight.T) if bias else values @ weight.T
 
-    def finish(self, pre: Tensor, out: Tensor | None = None) -> Tensor:
-        """The rest of the MLP from the first layer's pre-activation `(..., hidden)`. Without gradients `pre` is
-        overwritten and the result is written into `out` (a workspace buffer, `_buffer`) when given."""
+    def finish(self, pre: Tensor) -> Tensor:
+        """The rest of the MLP from the first layer's pre-activation `(..., hidden)`; without gradients `pre` is
+        overwritten."""
         flat = _gelu(pre).reshape(-1, pre.shape[-1])
-        return _gelu(torch.addmm(self.second.bias, flat, self.second.weight.T, out=out)).view(*pre.shape[:-1], -1)
+        return _gelu(torch.addmm(self.second.bias, flat, self.second.weight.T)).view(*pre.shape[:-1], -1)
 
 
 def _gelu(x: Tensor) -> Tensor:
     """GELU, in place on the intermediate `x` when no gradient is recorded (autograd needs the input)."""
     return torch.ops.aten.gelu_(x) if not torch.is_grad_enabled() else nn.functional.gelu(x)
-
-
-def _buffer(context: Mapping[str, object], name: str, shape: tuple[int, ...], like: Tensor) -> Tensor | None:
-    """The workspace buffer `name` of `context` for a per-edge intermediate when no gradient is recorded, else
-    None (autograd needs fresh tensors; `out=None` allocates). A rollout reuses the buffers in every stage and
-    step: allocating and freeing these MB-sized tensors per stage made the C allocator hand them back to the OS
-    and page-fault them in again, about a third of the rollout's time."""
-    if torch.is_grad_enabled():
-        return None
-    workspace = context["workspace"]
-    buffer = workspace.get(name)
-    if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
-        buffer = workspace[name] = like.new_empty(shape)
-    return buffer
 
 
 class BurgersApproximator(nn.Module):
@@ -219,11 +205,12 @@ class BurgersApproximator(nn.Module):
     `1/0` is read as 0. Encoders are shared over the columns of their input (u and v; the two spacing axes).
     Every φ is a two-layer MLP with GELU after both layers; the decoder has none after its last layer.
 
-    Speed: the spacing and ν terms of every first layer are projected once per RK step (`prepare`); the first
-    edge MLP's node blocks are projected per node, not per edge; every node of a grid graph has exactly two
-    incoming and two outgoing edges, so per-edge tensors are `(N, 2, ·)` views, the edge sums are sums over
-    that dim (no scatter), and the second round runs its four edges per node as one GEMM without any gather.
-    Without gradients the per-edge intermediates are computed in place in buffers reused by every stage.
+    Speed: the spacing and ν terms of every first layer are projected once per rollout or forward (`prepare`);
+    the first edge MLP's node blocks are projected per node, not per edge; both edge rounds run through the fused
+    edge op (`fastsim.ops.gn_edge_aggregate`: add, GELU, second Linear, GELU and sum without an (E, hidden)
+    tensor), the second on a graph whose rows are (node, side) pairs, each receiving that node's two edges on
+    the other side; every node of a grid graph has exactly two incoming and two outgoing edges, so the outgoing
+    sums of round 1 are sums of two rows.
 
     Args:
         dim: embedding width per scalar (8). hidden: hidden width of φe*, φv* and φ_ext (32).
@@ -252,8 +239,8 @@ class BurgersApproximator(nn.Module):
         """The state-independent parts of every first layer, once per RK step (or rollout), in the grid layout.
 
         Every node of a grid graph has exactly two incoming edges (CSR rows `2i, 2i+1`) and two outgoing ones
-        (`rev_perm[2i], rev_perm[2i+1]`), so per-edge tensors are viewed as `(N, 2, ·)` and the sums over a
-        node's edges are sums over that dim: no scatter, and the second round needs no gather at all.
+        (`rev_perm[2i], rev_perm[2i+1]`); the second round's edge terms are laid out in that order for its
+        `pairs` graph.
 
         Args: graph: grid graph with spacing `edge_attr (E, 2)` (CSR order, `check_grid_graph`). nu: `(B,)`
             viscosity per graph.
@@ -265,43 +252,45 @@ class BurgersApproximator(nn.Module):
         outgoing = spacing[graph.rev_perm].view(n, 2, 2).sum(1)
         inv_double = self.inverse_encoder(1.0 / (incoming + outgoing))  # > 0 on every axis of a validated grid
         spacing_term = self.phi_e2.project(0, self.spacing_encoder(spacing))
+        spacing_sides = [spacing_term.view(n, 2, -1), spacing_term[graph.rev_perm].view(n, 2, -1)]
         nu_emb = self.nu_encoder(nu[:, None]).repeat(1, self.nu_copies)
+        # Round 2 as a graph for the fused edge op: row (i, a) of ē1 (a = 0: ē1⁺, 1: ē1⁻) receives the two
+        # edges b of node i on the other side (a = 0: incoming, rows 2i + b; a = 1: outgoing, rev_perm[2i + b]).
+        device = spacing.device
+        pairs = Graph.from_csr(
+            torch.arange(0, 4 * n + 1, 2, device=device), torch.arange(2 * n, device=device).repeat_interleave(2), 2 * n
+        )
         return {
-            "src": graph.src,
             "rev_perm": graph.rev_perm,
-            "e1": self.phi_e1.project(2, self.inverse_encoder(inv_spacing)).view(n, 2, -1),
-            # φe2's edge terms: ē2⁺ sums over the incoming edges, ē2⁻ over the outgoing ones
-            "e2": torch.stack([spacing_term.view(n, 2, -1), spacing_term[graph.rev_perm].view(n, 2, -1)], 1),
+            "e1": self.phi_e1.project(2, self.inverse_encoder(inv_spacing)),
+            "pairs": pairs,
+            "e2": torch.stack(spacing_sides, 1).view(4 * n, -1),
             "v1": self.phi_v1.project(2, inv_double),
             "v2": self.phi_v2.project(2, inv_double),
             "ext": self.phi_ext.project(2, nu_emb)[graph.batch],
-            "workspace": {},  # `_buffer`
         }
 
     def forward(self, graph: Graph, x: Tensor, context: Mapping[str, object]) -> Tensor:
         """`(∂u/∂t, ∂v/∂t) ≈ f_θ(u, v)`, `(N, 2)`."""
-        n, hidden, pair = graph.num_nodes, self.phi_e1.second.in_features, self.phi_e1.second.out_features
+        n, pair = graph.num_nodes, self.phi_e1.second.out_features
         h = self.state_encoder(x)
-        # round 1: e1 on the edges j → i from node projections of h (one GEMM for both ends)
+        # round 1: e1 on the edges j → i, fused: the sum over each node's incoming edges and the messages per edge
         w_row, w_col, _ = self.phi_e1.blocks()
-        p_row, p_col = (h @ torch.cat([w_row, w_col]).T).split(hidden, dim=1)
-        pre = torch.index_select(p_row, 0, context["src"], out=_buffer(context, "pre1", (2 * n, hidden), x))
-        pre = pre.view(n, 2, hidden).add_(p_col[:, None]).add_(context["e1"])
-        e1 = self.phi_e1.finish(pre, _buffer(context, "e1", (2 * n, pair), x)).view(2 * n, pair)
-        # [ē1⁺, ē1⁻] per node: sums over its outgoing edges (rows rev_perm[2i], rev_perm[2i+1]) and its incoming
-        # ones (rows 2i, 2i+1), (N, 2, pair)
-        outgoing = torch.index_select(e1, 0, context["rev_perm"], out=_buffer(context, "out", (2 * n, pair), x))
-        sums = [outgoing.view(n, 2, pair).sum(1), e1.view(n, 2, pair).sum(1)]
-        bar1 = torch.stack(sums, 1, out=_buffer(context, "bar1", (n, 2, pair), x))
+        e1_in, e1 = ops.gn_edge_aggregate(
+            graph, h @ w_row.T, h @ w_col.T, self.phi_e1.second.weight, self.phi_e1.second.bias, context["e1"],
+            return_edges=True,
+        )  # fmt: skip
+        # ē1⁺: the sum over each node's two outgoing edges (rows rev_perm[2i], rev_perm[2i + 1])
+        e1_out = e1.index_select(0, context["rev_perm"]).view(n, 2, pair)
+        bar1 = torch.stack([e1_out[:, 0] + e1_out[:, 1], e1_in], 1)  # (N, 2, pair): [ē1⁺, ē1⁻]
         w_pm = self.phi_v1.first.weight[:, : 2 * pair]
         w1 = self.phi_v1.finish(torch.addmm(context["v1"], bar1.view(n, -1), w_pm.T))
-        # round 2: φe2([enc1(s), ē1 of the node]) on the 4 edges of every node, one GEMM
-        far = torch.mm(
-            bar1.view(2 * n, pair), self.phi_e2.blocks()[1].T, out=_buffer(context, "far", (2 * n, hidden), x)
-        )
-        pre = torch.add(context["e2"], far.view(n, 2, 1, hidden), out=_buffer(context, "pre2", (n, 2, 2, hidden), x))
-        e2 = self.phi_e2.finish(pre, _buffer(context, "e2", (4 * n, pair), x))
-        bar2 = torch.sum(e2, 2, out=_buffer(context, "bar2", (n, 2, pair), x)).view(n, -1)  # [ē2⁺, ē2⁻]
+        # round 2: φe2([enc1(s), ē1 of the node]) on the 4 edges of every node, fused over the `pairs` graph
+        far = bar1.view(2 * n, pair) @ self.phi_e2.blocks()[1].T
+        second = self.phi_e2.second
+        bar2 = ops.gn_edge_aggregate(
+            context["pairs"], far, torch.zeros_like(far), second.weight, second.bias, context["e2"]
+        ).view(n, -1)  # [ē2⁺, ē2⁻]
         w2 = self.phi_v2.finish(torch.addmm(context["v2"], bar2, self.phi_v2.first.weight[:, : 2 * pair].T))
         w_h, w_w2, _, w_w1 = self.phi_ext.blocks()
         ext = torch.addmm(context["ext"], torch.cat([h, w2, w1], 1), torch.cat([w_h, w_w2, w_w1], 1).T)

@@ -129,10 +129,30 @@ def test_fastsim_matches_the_plain_torch_reference():
     nu = torch.tensor([0.01], dtype=torch.float64)
     dt = torch.full((graph.num_nodes,), 1e-3, dtype=torch.float64)
     expected = model(x, dt, graph, nu=nu)  # with gradients: fresh tensors for autograd
-    with torch.no_grad():  # without: in place, in workspace buffers reused by the stages
+    with torch.no_grad():  # without: GELUs in place
         torch.testing.assert_close(model(x, dt, graph, nu=nu), expected)
         rollout = model.rollout(x, torch.full((1, 3), 1e-3, dtype=torch.float64), graph, nu=nu)[-1]
     for cache in (False, True):
         plain = bench.PlainGNRK(model, cache_encodings=cache)
         torch.testing.assert_close(plain(x, dt, bench.plain_inputs(graph), nu), expected)
         torch.testing.assert_close(plain.rollout(x, dt, bench.plain_inputs(graph), nu, 3), rollout)
+
+
+def test_fastsim_gradients_match_the_plain_torch_reference():
+    """Training goes through the fused edge op's backward in both rounds: the parameter gradients of one step
+    equal those of the plain formulation (same weights, float64)."""
+    bench = pytest.importorskip("bench.bench_gnrk")
+    torch.manual_seed(1)
+    model = gnrk.build_model({"architecture": "gnrk", "system": "burgers", "tableau": "rk4"}).double()
+    from fastsim.graphs.grid import periodic_grid
+
+    graph = periodic_grid(6, 5, spacing_delta=0.1, generator=2).graph()
+    x = torch.randn(graph.num_nodes, 2, dtype=torch.float64)
+    nu = torch.tensor([0.02], dtype=torch.float64)
+    dt = torch.full((graph.num_nodes,), 1e-3, dtype=torch.float64)
+    params = list(model.parameters())
+    fused = torch.autograd.grad(model(x, dt, graph, nu=nu).square().sum(), params)
+    plain = bench.PlainGNRK(model)
+    expected = torch.autograd.grad(plain(x, dt, bench.plain_inputs(graph), nu).square().sum(), params)
+    for (name, _), g, e in zip(model.named_parameters(), fused, expected):
+        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-11, msg=f"gradient of {name}")
