@@ -100,9 +100,7 @@ def _gn_edge_forward_kernel(
                 e, e_mask, src, dst, p_src_ptr, p_dst_ptr, edge_term_ptr, graph_term_ptr, batch_ptr, H, hs,
                 h_mask, HAS_EDGE_TERM, HAS_GRAPH_TERM,
             )  # fmt: skip
-            w2 = tl.load(
-                w2_ptr + os[:, None] * H + hs[None, :], mask=o_mask[:, None] & h_mask[None, :], other=0.0
-            )
+            w2 = tl.load(w2_ptr + os[:, None] * H + hs[None, :], mask=o_mask[:, None] & h_mask[None, :], other=0.0)
             z2 += tl.dot(_gelu(z1), tl.trans(w2), input_precision=DOT_PRECISION)
         m = _gelu(z2 + b2[None, :])
         acc += tl.dot(member.to(m.dtype), m, input_precision=DOT_PRECISION)
@@ -133,9 +131,7 @@ def _tiles(out_dim: int, dtype: torch.dtype, backward: bool) -> _Tiles:
     block_o = max(16, triton.next_power_of_2(out_dim))
     if backward:
         return _Tiles(block_r=16, block_e=16, block_k=32 if dtype == torch.float32 else 16, block_o=block_o)
-    return _Tiles(
-        block_r=16, block_e=32, block_k=32, block_o=min(block_o, 128 if dtype == torch.float32 else 64)
-    )
+    return _Tiles(block_r=16, block_e=32, block_k=32, block_o=min(block_o, 128 if dtype == torch.float32 else 64))
 
 
 def _dot_precision(dtype: torch.dtype) -> str:

@@ -161,9 +161,7 @@ def gn_edge_aggregate_backward_triton(
     num_rows, num_edges = indptr.numel() - 1, src.numel()
     out_dim, hidden = w2.shape
     if out_dim > _MAX_BACKWARD_OUT:
-        raise ValueError(
-            f"the Triton backward supports w2 with at most {_MAX_BACKWARD_OUT} rows (O); got {out_dim}"
-        )
+        raise ValueError(f"the Triton backward supports w2 with at most {_MAX_BACKWARD_OUT} rows (O); got {out_dim}")
     if num_edges == 0 or out_dim == 0:
         zeros = p_src.new_zeros((num_rows, hidden))
         grad_edge_term = p_src.new_zeros((num_edges if need_edge_grad else 0, hidden))

@@ -212,9 +212,7 @@ def _csr_reduce(
 
 
 @triton_op("fastsim::segment_reduce_triton", mutates_args=())
-def segment_reduce_triton(
-    src: torch.Tensor, indptr: torch.Tensor, reduce: str
-) -> tuple[torch.Tensor, torch.Tensor]:
+def segment_reduce_triton(src: torch.Tensor, indptr: torch.Tensor, reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Reduce `src (E, *F)` over the CSR segments `indptr (N+1,)` (sum, mean, min or max).
 
     Returns:

@@ -97,10 +97,7 @@ def _rk_error_norm_kernel(
         e5 = _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_ptr, offs, mask, NUM_STAGES) / scale
         sum5 += tl.where(mask, e5 * e5, 0.0)
         if NUM_AUX > 0:
-            e3 = (
-                _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_aux_ptr, offs, mask, NUM_AUX)
-                / scale
-            )
+            e3 = _combine(k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, c_aux_ptr, offs, mask, NUM_AUX) / scale
             sum3 += tl.where(mask, e3 * e3, 0.0)
     s5 = tl.sum(sum5, axis=0)
     s3 = tl.sum(sum3, axis=0)
@@ -125,9 +122,7 @@ def _coeffs(values: list[float], device: torch.device) -> torch.Tensor:
 
 
 @triton_op("fastsim::rk_stage_triton", mutates_args=())
-def rk_stage_triton(
-    y: torch.Tensor, dt: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float]
-) -> torch.Tensor:
+def rk_stage_triton(y: torch.Tensor, dt: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float]) -> torch.Tensor:
     """`y + dt[:, None] · Σ_s coeffs[s] · ks[s]` for `y (B, N)`, `dt (B,)`."""
     out = torch.empty_like(y)
     total = y.numel()

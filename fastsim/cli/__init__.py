@@ -55,4 +55,3 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (ValueError, TypeError, OSError) as err:
         args.parser.error(str(err))
-

@@ -53,13 +53,9 @@ def _check_grid(graph: Graph) -> Tensor:
     """The spacing `edge_attr (E, 2)` of a grid graph: one in- and one out-edge per axis and node."""
     attr = graph.edge_attr
     if attr is None or attr.dim() != 2 or attr.shape[1] != 2 or not attr.is_floating_point():
-        raise ValueError(
-            "graph must be a grid graph with spacing vectors edge_attr (E, 2) (see PeriodicGrid)"
-        )
+        raise ValueError("graph must be a grid graph with spacing vectors edge_attr (E, 2) (see PeriodicGrid)")
     axis = torch.stack([attr[:, 0] > 0, attr[:, 1] > 0], dim=1)
-    if not bool(torch.isfinite(attr).all()) or not bool(
-        (axis.sum(1) == 1).all() and ((attr == 0) | axis).all()
-    ):
+    if not bool(torch.isfinite(attr).all()) or not bool((axis.sum(1) == 1).all() and ((attr == 0) | axis).all()):
         raise ValueError("graph edge_attr must be [dx, 0] or [0, dy] with a finite spacing > 0 on every edge")
     incoming, outgoing = _node_sums(graph, axis.to(attr.dtype))
     if not bool((incoming == 1).all() and (outgoing == 1).all()):
@@ -113,9 +109,7 @@ class Burgers2D(nn.Module):
         def weights(coef: Tensor) -> Tensor:
             return torch.cat([axis * coef[1][dst], axis * coef[0][src]])  # (2E, 2), per axis
 
-        stencil = Graph.from_edge_index(
-            torch.stack([torch.cat([src, dst]), torch.cat([dst, src])]), graph.num_nodes
-        )
+        stencil = Graph.from_edge_index(torch.stack([torch.cat([src, dst]), torch.cat([dst, src])]), graph.num_nodes)
         stencil = dataclasses.replace(stencil, batch=graph.batch, ptr=graph.ptr, num_graphs=graph.num_graphs)
         self.stencil = stencil
         w_first, w_second = stencil.to_csr_order(weights(first)), stencil.to_csr_order(weights(second))

@@ -86,9 +86,7 @@ class _Epidemic(nn.Module):
         graph: Graph, generator: torch.Generator | int | None, ranges: EpidemicRanges, dtype: torch.dtype
     ) -> Tensor:
         graph, gen = check_graph(graph), as_generator(generator)
-        fractions = uniform(
-            graph.num_graphs, ranges.infected_fraction, gen, torch.float64, torch.device("cpu")
-        )
+        fractions = uniform(graph.num_graphs, ranges.infected_fraction, gen, torch.float64, torch.device("cpu"))
         return random_fraction_mask(graph, fractions, gen).to(dtype)
 
 

@@ -63,9 +63,7 @@ class HeatDiffusion(nn.Module):
     def __init__(self, graph: Graph, diffusivity: Tensor) -> None:
         super().__init__()
         self.graph = check_graph(graph)
-        self.register_buffer(
-            "diffusivity", check_coefficient(diffusivity, "diffusivity", (graph.num_edges,), graph)
-        )
+        self.register_buffer("diffusivity", check_coefficient(diffusivity, "diffusivity", (graph.num_edges,), graph))
 
     def _check(self, y: object) -> Tensor:
         n = self.graph.num_nodes

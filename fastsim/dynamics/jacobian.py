@@ -29,9 +29,7 @@ def sparse_csr(rows: Tensor, cols: Tensor, values: Tensor, size: int) -> Tensor:
     return coo.to_sparse_csr()
 
 
-def node_block_index(
-    num_nodes: int, dim: int, row: int, col: int, device: torch.device
-) -> tuple[Tensor, Tensor]:
+def node_block_index(num_nodes: int, dim: int, row: int, col: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Flat coordinates of entry `(row, col)` of every node's `dim × dim` block (state flattened
     row-major)."""
     base = torch.arange(num_nodes, device=device) * dim

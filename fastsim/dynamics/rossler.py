@@ -119,10 +119,7 @@ class CoupledRossler(nn.Module):
         """`{"a", "b", "c": (B,), "coupling": (E,)}` drawn from `ranges` (default NGS's), `K` symmetric per
         edge."""
         graph, gen = check_graph(graph), as_generator(generator)
-        out = {
-            k: uniform(graph.num_graphs, getattr(ranges, k), gen, dtype, graph.device)
-            for k in ("a", "b", "c")
-        }
+        out = {k: uniform(graph.num_graphs, getattr(ranges, k), gen, dtype, graph.device) for k in ("a", "b", "c")}
         out["coupling"] = per_edge_uniform(graph, ranges.coupling, gen, dtype)
         return out
 

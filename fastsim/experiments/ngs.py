@@ -484,7 +484,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from fastsim.cli.train import add_common_train_arguments
 
     add_common_train_arguments(parser, epochs=40, batch_size=16, lr=1e-2)
-    parser.add_argument("--system", choices=sorted(LAYOUTS), default="heat")
+    parser.add_argument(
+        "--system",
+        choices=sorted(LAYOUTS),
+        default="heat",
+        help="(default heat; traffic is a variant with its own options: `fastsim train ngs --system traffic -h`)",
+    )
     parser.add_argument("--emb-dim", type=number(int, "--emb-dim", 1), default=None, help="(default: the paper's)")
     parser.add_argument("--depth", type=number(int, "--depth", 1), default=2)
     parser.add_argument("--threshold", type=float, default=None, help="kuramoto θ_th in radians (default all-to-all)")

@@ -28,9 +28,7 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator | N
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(int(generator))
-    raise TypeError(
-        f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
-    )
+    raise TypeError(f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}")
 
 
 def _int_arg(value: object, name: str, minimum: int) -> int:
@@ -203,9 +201,7 @@ def random_regular(
     return largest_connected_component(graph) if giant_component else graph
 
 
-def barabasi_albert(
-    num_nodes: int, edges_per_node: int, *, generator: torch.Generator | int | None = None
-) -> Graph:
+def barabasi_albert(num_nodes: int, edges_per_node: int, *, generator: torch.Generator | int | None = None) -> Graph:
     """Barabási–Albert preferential attachment (networkx `barabasi_albert_graph`, as in GNRK).
 
     Starts from a star on `m + 1` nodes; each later node attaches to `m` distinct existing nodes chosen with

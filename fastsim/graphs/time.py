@@ -115,9 +115,7 @@ def time_grid(
     times = [max_time] if not isinstance(max_time, Sequence) else list(max_time)
     steps = [num_steps] if not isinstance(num_steps, Sequence) else list(num_steps)
     if len(times) != len(steps) or not times:
-        raise ValueError(
-            f"max_time and num_steps must have the same non-zero length; got {max_time}, {num_steps}"
-        )
+        raise ValueError(f"max_time and num_steps must have the same non-zero length; got {max_time}, {num_steps}")
     gen = as_generator(generator)
     parts, start = [torch.zeros(1, dtype=torch.float64)], 0.0
     for k, (end, count) in enumerate(zip(times, steps, strict=True)):

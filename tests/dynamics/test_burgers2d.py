@@ -127,9 +127,7 @@ def test_hostile_inputs():
     with pytest.raises(ValueError, match="grid graph with spacing vectors"):
         Burgers2D(plain, nu)
     g = grid.graph()
-    bad = fastsim.Graph.from_edge_index(
-        g.edge_index(), g.num_nodes, edge_attr=g.to_caller_order(g.edge_attr).abs() + 1
-    )
+    bad = fastsim.Graph.from_edge_index(g.edge_index(), g.num_nodes, edge_attr=g.to_caller_order(g.edge_attr).abs() + 1)
     with pytest.raises(ValueError, match=r"\[dx, 0\] or \[0, dy\]"):
         Burgers2D(bad, nu)
     with pytest.raises(ValueError, match=r"y must have shape \(20, 2\)"):

@@ -23,9 +23,7 @@ def test_rhs_match_dense_formulas(graph):
     gamma = coeffs["recovery_rate"].numpy()
     rho = torch.rand(graph.num_nodes, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     r = rho.numpy()
-    np.testing.assert_allclose(
-        SIS(graph, **coeffs)(0.0, rho).numpy(), -gamma * r + (1 - r) * (beta @ r), atol=1e-12
-    )
+    np.testing.assert_allclose(SIS(graph, **coeffs)(0.0, rho).numpy(), -gamma * r + (1 - r) * (beta @ r), atol=1e-12)
     state = torch.rand(graph.num_nodes, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     state = state / state.sum(1, keepdim=True)
     s, i, _ = state.numpy().T
@@ -59,9 +57,7 @@ def test_jacobians_match_autograd_and_jacrev(graph):
     sis, sir = SIS(graph, **coeffs), SIR(graph, **coeffs)
     rho = torch.rand(graph.num_nodes, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     jac = sis.jacobian(0.0, rho).to_dense()
-    torch.testing.assert_close(
-        jac, torch.autograd.functional.jacobian(lambda y: sis(0.0, y), rho), atol=1e-12, rtol=0
-    )
+    torch.testing.assert_close(jac, torch.autograd.functional.jacobian(lambda y: sis(0.0, y), rho), atol=1e-12, rtol=0)
     dense_sis = lambda r: -gamma * r + (1 - r) * (beta @ r)  # noqa: E731
     torch.testing.assert_close(jac, torch.func.jacrev(dense_sis)(rho), rtol=0, atol=1e-12)
     state = torch.rand(graph.num_nodes, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
@@ -73,9 +69,7 @@ def test_jacobians_match_autograd_and_jacrev(graph):
 
     jac = sir.jacobian(0.0, state)
     assert jac.layout == torch.sparse_csr
-    torch.testing.assert_close(
-        jac.to_dense(), torch.func.jacrev(dense_sir)(state.reshape(-1)), rtol=0, atol=1e-12
-    )
+    torch.testing.assert_close(jac.to_dense(), torch.func.jacrev(dense_sir)(state.reshape(-1)), rtol=0, atol=1e-12)
 
 
 def test_batched_graph_equals_each_graph_alone():
@@ -87,9 +81,7 @@ def test_batched_graph_equals_each_graph_alone():
         y = cls.initial_state(batched, generator=9)
         out = cls(batched, **coeffs)(0.0, y)
         parts = zip(graphs, betas, gammas, split_nodes(y, batched), strict=True)
-        torch.testing.assert_close(
-            out, torch.cat([cls(g, b, c)(0.0, p) for g, b, c, p in parts]), rtol=0, atol=0
-        )
+        torch.testing.assert_close(out, torch.cat([cls(g, b, c)(0.0, p) for g, b, c, p in parts]), rtol=0, atol=0)
 
 
 def test_sampling_ranges_and_hostile_inputs():

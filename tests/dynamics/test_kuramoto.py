@@ -105,9 +105,7 @@ def test_sampling_follows_the_paper_ranges():
     assert ngs["omega"].abs().max() <= 3.0 and abs(ngs["omega"].std().item() - 1.0) < 0.05
     assert NGS_KURAMOTO.coupling[0] <= ngs["coupling"].item() <= NGS_KURAMOTO.coupling[1]
     gnrk = Kuramoto.sample_coefficients(graph, generator=1)
-    assert (
-        0.1 <= gnrk["coupling"].min() and gnrk["coupling"].max() <= 0.5 and GNRK_KURAMOTO.omega_clip is None
-    )
+    assert 0.1 <= gnrk["coupling"].min() and gnrk["coupling"].max() <= 0.5 and GNRK_KURAMOTO.omega_clip is None
     w = dense_weights(graph, gnrk["coupling"])
     np.testing.assert_array_equal(w, w.T)
     theta = Kuramoto.initial_state(graph, generator=2)

@@ -49,9 +49,7 @@ def test_jacobian_matches_autograd_and_jacrev(graph):
         x, y, z = flat_state.view(-1, 3).unbind(1)
         return torch.stack([-y - z, x + a * y + w @ y - w.sum(1) * y, b + z * (x - c)], 1).reshape(-1)
 
-    torch.testing.assert_close(
-        jac.to_dense(), torch.func.jacrev(dense)(state.reshape(-1)), rtol=0, atol=1e-12
-    )
+    torch.testing.assert_close(jac.to_dense(), torch.func.jacrev(dense)(state.reshape(-1)), rtol=0, atol=1e-12)
 
 
 def test_batched_graph_equals_each_graph_alone():

@@ -27,9 +27,7 @@ def assert_undirected_both_directions(graph: fastsim.Graph) -> None:
 
 def test_erdos_renyi_mean_degree_and_exact_gnp_edge_count():
     n, k = 2000, 3.0
-    counts = torch.tensor(
-        [erdos_renyi(n, k, generator=s).num_edges / 2 for s in range(20)], dtype=torch.float64
-    )
+    counts = torch.tensor([erdos_renyi(n, k, generator=s).num_edges / 2 for s in range(20)], dtype=torch.float64)
     # E ~ Binomial(N(N-1)/2, p): mean N k / 2 = 3000, std ≈ 54.7; the mean of 20 draws has std ≈ 12.2.
     assert abs(counts.mean().item() - n * k / 2) < 50
     assert 30 < counts.std().item() < 85
@@ -69,9 +67,7 @@ def test_largest_component_keeps_edge_data_and_order():
     giant = largest_connected_component(graph)
     assert giant.num_nodes == 3
     assert torch.equal(giant.edge_index(), torch.tensor([[0, 1, 2], [1, 2, 0]]))
-    assert torch.equal(
-        giant.to_caller_order(giant.edge_weight), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-    )
+    assert torch.equal(giant.to_caller_order(giant.edge_weight), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="single graph"):
         largest_connected_component(fastsim.Graph.batch_graphs([graph, graph]))
 

@@ -6,9 +6,7 @@ import torch
 from fastsim.graphs import divide_randomly, time_grid
 
 
-@pytest.mark.parametrize(
-    "total, steps, delta", [(1.0, 20, 0.8), (40.0, 40, 0.5), (5.0, 20, 0.6), (2.0, 1, 0.3)]
-)
+@pytest.mark.parametrize("total, steps, delta", [(1.0, 20, 0.8), (40.0, 40, 0.5), (5.0, 20, 0.6), (2.0, 1, 0.3)])
 def test_steps_sum_to_total_and_respect_bounds(total, steps, delta):
     for seed in range(20):
         dt = divide_randomly(total, steps, delta, generator=seed)

@@ -62,8 +62,7 @@ def test_batched_graphs_use_their_graph_term():
 def test_float32_wide_layers(hidden, out):
     graph = random_graph(300, 3000, seed=1)
     inputs = {
-        k: (v.detach().float() * 0.3 if v is not None else None)
-        for k, v in gn_inputs(graph, hidden, out).items()
+        k: (v.detach().float() * 0.3 if v is not None else None) for k, v in gn_inputs(graph, hidden, out).items()
     }
     node = fastsim.ops.gn_edge_aggregate(graph, **inputs)
     double = {k: v.double() if v is not None else None for k, v in inputs.items()}
@@ -97,9 +96,7 @@ def test_gradients_match_reference(device, return_edges, size):
 
     def loss(result):
         node, edges = result if isinstance(result, tuple) else (result, None)
-        value = (
-            node * torch.linspace(-1, 1, node.numel(), dtype=node.dtype, device=device).view_as(node)
-        ).sum()
+        value = (node * torch.linspace(-1, 1, node.numel(), dtype=node.dtype, device=device).view_as(node)).sum()
         return value + (edges.square().sum() if return_edges else 0)
 
     grads = torch.autograd.grad(
@@ -144,6 +141,4 @@ def test_opcheck(device):
     grad_node = torch.randn(9, 3, dtype=torch.float64, device=device)
     grad_edge = torch.randn(graph.num_edges, 3, dtype=torch.float64, device=device)
     detached = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:-1])
-    torch.library.opcheck(
-        torch.ops.fastsim.gn_edge_aggregate_backward.default, detached + (grad_node, grad_edge, True)
-    )
+    torch.library.opcheck(torch.ops.fastsim.gn_edge_aggregate_backward.default, detached + (grad_node, grad_edge, True))

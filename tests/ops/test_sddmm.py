@@ -14,9 +14,7 @@ def test_matches_reference(device, op, size, features):
     u = torch.randn(graph.num_nodes, features, dtype=torch.float64, device=device)
     v = torch.randn(graph.num_nodes, features, dtype=torch.float64, device=device)
     out = fastsim.ops.sddmm(graph, u, v, op)
-    torch.testing.assert_close(
-        out, reference.sddmm(graph.indptr, graph.src, u, v, op), rtol=1e-12, atol=1e-12
-    )
+    torch.testing.assert_close(out, reference.sddmm(graph.indptr, graph.src, u, v, op), rtol=1e-12, atol=1e-12)
 
 
 def test_per_edge_values_follow_the_edges():

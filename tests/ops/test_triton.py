@@ -79,9 +79,7 @@ def make_graph(num_nodes: int, src: list[int], dst: list[int]) -> Graph:
     rev_perm = torch.sort(src_t, stable=True).indices  # transposed CSR: by source, CSR order within
 
     def indptr(ids):
-        return torch.cat(
-            [torch.zeros(1, dtype=torch.long), torch.bincount(ids, minlength=num_nodes).cumsum(0)]
-        )
+        return torch.cat([torch.zeros(1, dtype=torch.long), torch.bincount(ids, minlength=num_nodes).cumsum(0)])
 
     tensors = (indptr(dst_t), src_t, dst_t, indptr(src_t), dst_t[rev_perm], rev_perm)
     return Graph(num_nodes, *(t.to(DEVICE) for t in tensors))
@@ -172,9 +170,7 @@ def test_spmm(graph, reduce, dtype, weighted, features):
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_spmm_nan_propagates():
     g = make_graph(3, [0, 1, 2, 1], [0, 0, 0, 2])
-    x = torch.tensor(
-        [[1.0, 2.0], [float("nan"), 5.0], [3.0, float("nan")]], dtype=torch.float64, device=DEVICE
-    )
+    x = torch.tensor([[1.0, 2.0], [float("nan"), 5.0], [3.0, float("nan")]], dtype=torch.float64, device=DEVICE)
     for reduce in REDUCES:
         out, arg = ops.spmm_triton(*g.five, None, x, reduce)
         expected_out, expected_arg = ref.spmm(g.indptr, g.src, None, x, reduce)
