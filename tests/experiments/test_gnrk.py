@@ -118,16 +118,21 @@ def test_hostile_files_and_settings(tmp_path):
         gnrk.BurgersConfig("I", grid=(2, 5))
 
 
-def test_fastsim_matches_the_plain_torch_reference():
-    bench = pytest.importorskip("bench.bench_gnrk")
-    torch.manual_seed(0)
-    model = gnrk.build_model({"architecture": "gnrk", "system": "burgers", "tableau": "rk4"}).double()
+def _burgers_case(seed: int, nu: float):
+    """A float64 Burgers GNRK (RK4), a 7×5 non-uniform grid, a random state, ν and per-node steps of 1e-3."""
     from fastsim.graphs.grid import periodic_grid
 
-    graph = periodic_grid(7, 5, spacing_delta=0.1, generator=1).graph()
+    torch.manual_seed(seed)
+    model = gnrk.build_model({"architecture": "gnrk", "system": "burgers", "tableau": "rk4"}).double()
+    graph = periodic_grid(7, 5, spacing_delta=0.1, generator=seed + 1).graph()
     x = torch.randn(graph.num_nodes, 2, dtype=torch.float64)
-    nu = torch.tensor([0.01], dtype=torch.float64)
     dt = torch.full((graph.num_nodes,), 1e-3, dtype=torch.float64)
+    return model, graph, x, torch.tensor([nu], dtype=torch.float64), dt
+
+
+def test_fastsim_matches_the_plain_torch_reference():
+    bench = pytest.importorskip("bench.bench_gnrk")
+    model, graph, x, nu, dt = _burgers_case(0, 0.01)
     expected = model(x, dt, graph, nu=nu)  # with gradients: fresh tensors for autograd
     with torch.no_grad():  # without: GELUs in place
         torch.testing.assert_close(model(x, dt, graph, nu=nu), expected)
@@ -142,14 +147,7 @@ def test_fastsim_gradients_match_the_plain_torch_reference():
     """Training goes through the fused edge op's backward in both rounds: the parameter gradients of one step
     equal those of the plain formulation (same weights, float64)."""
     bench = pytest.importorskip("bench.bench_gnrk")
-    torch.manual_seed(1)
-    model = gnrk.build_model({"architecture": "gnrk", "system": "burgers", "tableau": "rk4"}).double()
-    from fastsim.graphs.grid import periodic_grid
-
-    graph = periodic_grid(6, 5, spacing_delta=0.1, generator=2).graph()
-    x = torch.randn(graph.num_nodes, 2, dtype=torch.float64)
-    nu = torch.tensor([0.02], dtype=torch.float64)
-    dt = torch.full((graph.num_nodes,), 1e-3, dtype=torch.float64)
+    model, graph, x, nu, dt = _burgers_case(1, 0.02)
     params = list(model.parameters())
     fused = torch.autograd.grad(model(x, dt, graph, nu=nu).square().sum(), params)
     plain = bench.PlainGNRK(model)
