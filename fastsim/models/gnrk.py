@@ -264,6 +264,7 @@ class BurgersApproximator(nn.Module):
             "rev_perm": graph.rev_perm,
             "e1": self.phi_e1.project(2, self.inverse_encoder(inv_spacing)),
             "pairs": pairs,
+            "pairs_dst": spacing.new_zeros(2 * n, self.phi_e2.first.out_features),  # rows have no destination term
             "e2": torch.stack(spacing_sides, 1).view(4 * n, -1),
             "v1": self.phi_v1.project(2, inv_double),
             "v2": self.phi_v2.project(2, inv_double),
@@ -289,7 +290,7 @@ class BurgersApproximator(nn.Module):
         far = bar1.view(2 * n, pair) @ self.phi_e2.blocks()[1].T
         second = self.phi_e2.second
         bar2 = ops.gn_edge_aggregate(
-            context["pairs"], far, torch.zeros_like(far), second.weight, second.bias, context["e2"]
+            context["pairs"], far, context["pairs_dst"], second.weight, second.bias, context["e2"]
         ).view(n, -1)  # [ē2⁺, ē2⁻]
         w2 = self.phi_v2.finish(torch.addmm(context["v2"], bar2, self.phi_v2.first.weight[:, : 2 * pair].T))
         w_h, w_w2, _, w_w1 = self.phi_ext.blocks()
