@@ -87,6 +87,11 @@ def op(name: str, device: torch.device):
     if backend == "triton":
         triton_kernels()  # registers fastsim::<name>_triton
         if hasattr(torch.ops.fastsim, name + "_triton"):
+            if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+                raise RuntimeError(
+                    f"fastsim's Triton kernels run CUDA tensors (CPU tensors only under TRITON_INTERPRET=1); "
+                    f"{name} got tensors on {device}: move them to the GPU or use set_backend('auto')"
+                )
             return getattr(torch.ops.fastsim, name + "_triton").default
         # Ops without a Triton kernel (the ensemble integrators, the eigenvalue solver) keep their C++/CUDA one.
     if device.type == "cuda" and not _C.with_cuda:

@@ -57,9 +57,10 @@ def _gaussian_gram_kernel(
 
 
 @triton.jit
-def _kde_logsumexp_kernel(t_ptr, out_ptr, n, d, scale, BLOCK: tl.constexpr, BLOCK_D: tl.constexpr):
+def _kde_logsumexp_kernel(t_ptr, out_ptr, n, d, scale_ptr, BLOCK: tl.constexpr, BLOCK_D: tl.constexpr):
     """log Σ_j exp(−scale·‖t_i − t_j‖²) for a block of rows, streaming column tiles with an online maximum."""
     b = tl.program_id(1).to(tl.int64)
+    scale = tl.load(scale_ptr)
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     row_mask = rows < n
     base = t_ptr + b * n * d
@@ -110,7 +111,9 @@ def kde_logsumexp_triton(t: torch.Tensor, scale: float) -> torch.Tensor:
     out = torch.empty(bsz, n, dtype=t.dtype, device=t.device)
     if out.numel() == 0:
         return out
+    # a float64 tensor, not a Python float: on a GPU, Triton passes Python floats as float32 scalars
+    scale_tensor = torch.tensor([scale], dtype=torch.float64, device=t.device)
     wrap_triton(_kde_logsumexp_kernel)[(triton.cdiv(n, _BLOCK), bsz)](
-        t, out, n, d, scale, BLOCK=_BLOCK, BLOCK_D=_BLOCK_D
+        t, out, n, d, scale_tensor, BLOCK=_BLOCK, BLOCK_D=_BLOCK_D
     )
     return out

@@ -77,14 +77,15 @@ def _rk_error_norm_kernel(
     k10,
     k11,
     n,
-    rtol,
-    atol,
+    tol_ptr,
     NUM_STAGES: tl.constexpr,
     NUM_AUX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """One program per trajectory: the weighted RMS (or DOP853 combined) error norm of its row."""
     row = tl.program_id(0).to(tl.int64)
+    rtol = tl.load(tol_ptr)
+    atol = tl.load(tol_ptr + 1)
     sum5 = tl.zeros((BLOCK,), dtype=tl.float64)
     sum3 = tl.zeros((BLOCK,), dtype=tl.float64)
     for start in range(0, n, BLOCK):
@@ -118,6 +119,7 @@ def _stage_args(ks: list[torch.Tensor], count: int) -> list[torch.Tensor]:
 
 
 def _coeffs(values: list[float], device: torch.device) -> torch.Tensor:
+    """float64 values as a tensor: on a GPU, Triton would pass Python floats as float32 scalars."""
     return torch.tensor(values if values else [0.0], dtype=torch.float64, device=device)
 
 
@@ -163,8 +165,7 @@ def rk_error_norm_triton(
         _coeffs(b_err_aux, y0.device),
         *_stage_args(ks, used),
         y0.shape[1],
-        rtol,
-        atol,
+        _coeffs([rtol, atol], y0.device),
         NUM_STAGES=len(b_err),
         NUM_AUX=len(b_err_aux),
         BLOCK=block,

@@ -20,6 +20,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cuda)
 
 
+def skip_unless_triton_runs_on(device: str) -> None:
+    """Skip unless Triton kernels can run tensors on `device`: CUDA, or CPU under TRITON_INTERPRET=1."""
+    pytest.importorskip("triton")
+    if device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("Triton runs CPU tensors only under TRITON_INTERPRET=1 (unset where a GPU is present)")
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
     return request.param

@@ -8,7 +8,7 @@ import torch
 
 import fastsim
 from fastsim.ops import gaussian_gram, kde_logsumexp, reference
-from tests.conftest import assert_compiles_like_eager
+from tests.conftest import assert_compiles_like_eager, skip_unless_triton_runs_on
 
 SHAPES = [(3, 17, 5), (1, 1, 3), (2, 0, 4), (0, 5, 2), (2, 33, 1), (1, 6, 40)]
 
@@ -17,9 +17,9 @@ def points(shape, device="cpu", seed=0, dtype=torch.float64):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype).to(device)
 
 
-def with_backend(backend, call):
+def with_backend(backend, device, call):
     if backend == "triton":
-        pytest.importorskip("triton")
+        skip_unless_triton_runs_on(device)
     fastsim.set_backend(backend)
     try:
         return call()
@@ -32,11 +32,11 @@ def with_backend(backend, call):
 def test_gram_matches_reference(device, backend, shape):
     x = points(shape, device)
     sigma = torch.rand(shape[0], dtype=torch.float64, device=device) + 0.5
-    out = with_backend(backend, lambda: gaussian_gram(x, sigma))
+    out = with_backend(backend, device, lambda: gaussian_gram(x, sigma))
     torch.testing.assert_close(out, reference.gaussian_gram(x, sigma), rtol=1e-12, atol=1e-12)
     if shape[1] > 0:
         other = reference.gaussian_gram(points(shape, device, seed=1), sigma)
-        joint = with_backend(backend, lambda: gaussian_gram(x, sigma, other))
+        joint = with_backend(backend, device, lambda: gaussian_gram(x, sigma, other))
         torch.testing.assert_close(joint, reference.gaussian_gram(x, sigma, other), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(joint.diagonal(dim1=-2, dim2=-1).sum(-1), torch.ones_like(sigma))
 
@@ -45,7 +45,7 @@ def test_gram_matches_reference(device, backend, shape):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_kde_logsumexp_matches_reference(device, backend, shape):
     t = points(shape, device) * 3
-    out = with_backend(backend, lambda: kde_logsumexp(t, 0.7))
+    out = with_backend(backend, device, lambda: kde_logsumexp(t, 0.7))
     torch.testing.assert_close(out, reference.kde_logsumexp(t, 0.7), rtol=1e-12, atol=1e-12)
 
 
@@ -70,19 +70,19 @@ def test_identical_points_and_far_points():
 
 
 @pytest.mark.parametrize("backend", ["cpp", "triton"])
-def test_gradcheck(backend):
-    x = points((2, 7, 3)).requires_grad_()
-    sigma = torch.tensor([0.9, 1.4], dtype=torch.float64, requires_grad=True)
-    other = reference.gaussian_gram(points((2, 7, 2), seed=3), torch.ones(2, dtype=torch.float64))
-    other.requires_grad_()
-    t = points((2, 9, 3), seed=5).requires_grad_()
+def test_gradcheck(device, backend):
+    x = points((2, 7, 3), device).requires_grad_()
+    sigma = torch.tensor([0.9, 1.4], dtype=torch.float64, device=device, requires_grad=True)
+    ones = torch.ones(2, dtype=torch.float64, device=device)
+    other = reference.gaussian_gram(points((2, 7, 2), device, seed=3), ones).requires_grad_()
+    t = points((2, 9, 3), device, seed=5).requires_grad_()
 
     def check():
         torch.autograd.gradcheck(lambda x, s: gaussian_gram(x, s), (x, sigma))
         torch.autograd.gradcheck(lambda x, s, o: gaussian_gram(x, s, o), (x, sigma, other))
         torch.autograd.gradcheck(lambda t: kde_logsumexp(t, 0.4), (t,))
 
-    with_backend(backend, check)
+    with_backend(backend, device, check)
 
 
 def test_kde_backward_is_blocked(monkeypatch):

@@ -3,6 +3,7 @@ import torch
 
 import fastsim
 from fastsim.ops import reference, rk_error_norm, rk_stage
+from tests.conftest import skip_unless_triton_runs_on
 
 DOPRI5_B = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0]
 
@@ -17,7 +18,7 @@ def stages(batch, n, count, device="cpu", dtype=torch.float64, seed=0):
 @pytest.mark.parametrize("coeffs", [DOPRI5_B, [0.5], [], [0.1] * 12])
 def test_stage_matches_reference(device, backend, shape, coeffs):
     if backend == "triton":
-        pytest.importorskip("triton")
+        skip_unless_triton_runs_on(device)
     ks = stages(*shape, max(len(coeffs), 1), device)
     y = torch.randn(*shape, dtype=torch.float64, device=device)
     dt = torch.rand(shape[0], dtype=torch.float64, device=device)
@@ -33,7 +34,7 @@ def test_stage_matches_reference(device, backend, shape, coeffs):
 @pytest.mark.parametrize("aux", [False, True])
 def test_error_norm_matches_reference(device, backend, aux):
     if backend == "triton":
-        pytest.importorskip("triton")
+        skip_unless_triton_runs_on(device)
     ks = stages(5, 33, 7, device)
     y0, y1 = torch.randn(5, 33, dtype=torch.float64, device=device), torch.randn(5, 33, dtype=torch.float64)
     y1 = y1.to(device)

@@ -1,15 +1,13 @@
-"""The Triton kernels (`fastsim.kernels`) against the pure-torch references, on CPU with TRITON_INTERPRET=1.
+"""The Triton kernels (`fastsim.kernels`) against the pure-torch references: compiled on a GPU, else on CPU tensors
+under TRITON_INTERPRET=1 (which conftest sets when there is no GPU).
 
 Small random graphs with self-loops, multi-edges, isolated nodes and empty graphs, in float64 (tight
 tolerance) and float32; min/max with ties and NaN; the fused edge step's backward against torch.autograd.
 """
 
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported: CPU tensors, no GPU needed
-
 import importlib
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +46,10 @@ gn_edge_backward = importlib.import_module(mp.__name__.rsplit(".", 1)[0] + ".gn_
 ref = _import_reference()
 ops = torch.ops.fastsim
 
-if os.environ["TRITON_INTERPRET"] != "1" and not torch.cuda.is_available():
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+if not INTERPRETED and not torch.cuda.is_available():
     pytest.skip("Triton kernels need a GPU or TRITON_INTERPRET=1", allow_module_level=True)
-DEVICE = "cpu" if os.environ["TRITON_INTERPRET"] == "1" else "cuda"
+DEVICE = "cpu" if INTERPRETED else "cuda"
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 GN_TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-4)}
 
@@ -263,12 +262,17 @@ def test_gn_edge_aggregate_backward(graph, dtype, terms, grad_edge, need_edge_gr
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("need_edge_grad", [False, True])
 def test_gn_edge_small_tiles(monkeypatch, dtype, need_edge_grad):
-    """Several row blocks per program (grid-stride), hidden and output chunks, tiles smaller than a row."""
-    small = gn_edge._Tiles(block_r=4, block_e=8, block_k=16, block_o=16, num_warps=4)
+    """Several row blocks per program (grid-stride), hidden and output chunks, tiles smaller than a row.
+
+    16 is the smallest tile a GPU's tl.dot takes (K >= 16; the one-hot products contract over rows and edges)."""
+    small = gn_edge._Tiles(block_r=16, block_e=16, block_k=16, block_o=16, num_warps=4)
     for module in (gn_edge, gn_edge_backward):
         monkeypatch.setattr(module, "_tiles", lambda out_dim, dtype, backward: small)
     monkeypatch.setattr(gn_edge_backward, "_CPU_PROGRAMS", 2)
-    g = random_graph(1)
+    gen = torch.Generator().manual_seed(1)
+    src = torch.randint(0, 40, (120,), generator=gen).tolist()
+    dst = [0] * 38 + torch.randint(0, 40, (82,), generator=gen).tolist()  # row 0 spans three edge tiles
+    g = make_graph(40, src, dst)
     kw = gn_inputs(g, dtype, hidden=20, out_dim=33, edge_term=True, graph_term=True)
     node_out, edge_out = ops.gn_edge_aggregate_triton(*g.five, *gn_args(kw), True)
     expected_node, expected_edge = ref.gn_edge_aggregate(g.indptr, g.src, *gn_args(kw), True)

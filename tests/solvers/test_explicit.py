@@ -305,7 +305,8 @@ def test_cuda_step_loop_synchronises_only_for_termination_checks():
     y0 = torch.tensor([2.0, 0.0], dtype=F64, device="cuda").expand(64, 2).contiguous()
     t = torch.linspace(0, 5, 41, dtype=F64, device="cuda").expand(64, 41)
     f = _vdp_batch(mu)
-    ys_ref, st_ref = integrate(f, y0.cpu(), t[:, 0].cpu(), t[:, -1].cpu(), t.cpu(), TABLEAUX["dopri5"],
+    tc = t.cpu()
+    ys_ref, st_ref = integrate(_vdp_batch(mu.cpu()), y0.cpu(), tc[:, 0], tc[:, -1], tc, TABLEAUX["dopri5"],
                                PIController(rtol=1e-8, atol=1e-8), max_num_steps=10_000)  # fmt: skip
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
