@@ -143,7 +143,7 @@ def solver_rollout(w) -> Tensor:
     from fastsim.solvers import odeint
 
     _, _, graph, _, x0, _, _, nu = w
-    times = torch.arange(STEPS + 1, dtype=torch.float64) * DT
+    times = torch.arange(STEPS + 1, dtype=torch.float64, device=x0.device) * DT
     return odeint(Burgers2D(graph, nu), x0, times, method="rk4")[-1]
 
 

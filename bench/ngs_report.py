@@ -1,6 +1,6 @@
 """Time fastsim's NGS against the same architecture in plain PyG and in plain torch; write a Markdown table.
 
-    python -m bench.ngs_report [--smoke] [--reps 5] [--clock wall|cpu] [--no-memory]
+    python -m bench.ngs_report [--smoke] [--reps 5] [--clock wall|cpu] [--no-memory] [--device cpu|cuda]
 
 Workloads (issue 6): the heat (d = 8) and coupled-Rössler (d = 32) models on a batch of 16 Erdős–Rényi graphs of
 100–200 nodes (mean degree 2–4) and on one G_ext graph of 3000 nodes. Per workload: one training step (forward,
@@ -16,6 +16,11 @@ and the growth of the resident-set high-water mark (VmHWM, reset through /proc/s
 baseline is reported; glibc's mmap threshold is pinned so that freed large buffers go back to the system and
 are not silently reused. A full run rewrites the "ngs" section of bench/RESULTS.md; `--smoke` (tiny sizes, one
 rep) only prints.
+
+`--device cuda` builds the same inputs and model (on the CPU, same seeds) and moves them to the GPU; every timed
+region then starts and ends with `torch.cuda.synchronize()` and is read off the wall clock (`--clock cpu` is
+refused), the peak is `torch.cuda.max_memory_allocated` above the allocated baseline (still in a fresh process),
+the DOP853 comparison runs NGS on the GPU and scipy on the CPU, and a full run writes the "ngs-cuda" section.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import gc
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -58,8 +64,9 @@ class Workload:
     coefficients: dict[str, torch.Tensor | None]
 
 
-def workload(system: str, sizes: list[int], steps: int, seed: int = 0) -> Workload:
-    """Random graphs, states and coefficients of `system` ("heat" or "rossler") with the paper's model width."""
+def workload(system: str, sizes: list[int], steps: int, seed: int = 0, device: str = "cpu") -> Workload:
+    """Random graphs, states and coefficients of `system` ("heat" or "rossler") with the paper's model width, built
+    on the CPU (the same numbers on every device) and then moved to `device`."""
     gen = torch.Generator().manual_seed(seed)
     degrees = 2 + 2 * torch.rand(len(sizes), generator=gen)
     graph = Graph.batch_graphs([erdos_renyi(n, k.item(), generator=gen) for n, k in zip(sizes, degrees)])
@@ -72,7 +79,9 @@ def workload(system: str, sizes: list[int], steps: int, seed: int = 0) -> Worklo
     else:
         state = torch.randn(n, 3, generator=gen)
         coefficients = {"edge": 0.05 * torch.rand(e, generator=gen), "glob": torch.rand(b, 3, generator=gen)}
-    return Workload(f"{system}, {len(sizes)}×{min(sizes)}-{max(sizes)} nodes", model, graph, state, dts, coefficients)
+    coefficients = {k: v.to(device) for k, v in coefficients.items()}
+    name = f"{system}, {len(sizes)}×{min(sizes)}-{max(sizes)} nodes"
+    return Workload(name, model.to(device), graph.to(device), state.to(device), dts.to(device), coefficients)
 
 
 # ------------------------------------------------------------------------------------------------ peers
@@ -165,6 +174,41 @@ IMPLEMENTATIONS = {"fastsim": fastsim_impl(), "PyG": peer(_pyg_sum, _pyg_min), "
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
+def synced_clock(device: str, clock: Callable[[], float] = time.perf_counter) -> Callable[[], float]:
+    """`clock`, read on CUDA only after `torch.cuda.synchronize()`: a region timed with it starts once earlier
+    kernels are done and ends once its own are (on the CPU, `clock` itself)."""
+    if torch.device(device).type != "cuda":
+        return clock
+
+    def read() -> float:
+        torch.cuda.synchronize(device)
+        return clock()
+
+    return read
+
+
+def describe_device(device: str) -> str:
+    """The hardware and torch build of a report: the processor and torch's threads, after the GPU on CUDA."""
+    host = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), {host}"
+    return host
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The command that ran `module` with `argv` (the process's arguments when None)."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """`parser.error` unless `device` can run fastsim's kernels (a GPU, and a build with its CUDA kernels)."""
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error(f"--device cuda: torch {torch.__version__} sees no CUDA device")
+        if not fastsim._backend._C.with_cuda:
+            parser.error("--device cuda: this fastsim build has no CUDA kernels (rebuild it where nvcc exists)")
+
+
 def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float] = time.perf_counter) -> float:
     times = []
     for _ in range(reps):
@@ -187,7 +231,10 @@ def step_flops(w: Workload, impl: str) -> float:
     these counts bounds the rollout speed-up."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    fused = {torch.ops.fastsim.gn_edge_aggregate.default: _gn_edge_flops}
+    from fastsim import _backend
+
+    # FlopCounterMode looks ops up by their packet (`torch.ops.fastsim.gn_edge_aggregate`), not by an overload
+    fused = {_backend.op("gn_edge_aggregate", w.graph.device)._overloadpacket: _gn_edge_flops}
     counter = FlopCounterMode(display=False, custom_mapping=fused)
     with counter:
         IMPLEMENTATIONS[impl]["rollout"](dataclasses.replace(w, dts=w.dts[:2]))
@@ -212,8 +259,11 @@ def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_count
     return rows
 
 
-def solver_comparison(reps: int, smoke: bool, clock: Callable[[], float] = time.perf_counter) -> dict:
-    """One heat trajectory (N ∈ [100, 200], 40 non-uniform steps to T = 2): NGS rollout vs scipy DOP853."""
+def solver_comparison(
+    reps: int, smoke: bool, clock: Callable[[], float] = time.perf_counter, device: str = "cpu"
+) -> dict:
+    """One heat trajectory (N ∈ [100, 200], 40 non-uniform steps to T = 2): NGS rollout on `device` vs scipy DOP853
+    (always on the CPU). On CUDA pass a `synced_clock`."""
     from scipy.integrate import solve_ivp
 
     gen = torch.Generator().manual_seed(1)
@@ -230,11 +280,12 @@ def solver_comparison(reps: int, smoke: bool, clock: Callable[[], float] = time.
             lambda t, y: -laplacian @ y, (0.0, 2.0), y0.numpy(), "DOP853", t_eval=times.numpy(), rtol=1e-8, atol=1e-8
         )
 
-    model = NGS.for_system("heat").eval()
-    state, dts, edge = y0.float(), times.diff().float(), coefficients["diffusivity"].float()
+    model = NGS.for_system("heat").eval().to(device)
+    state, dts, edge = (t.float().to(device) for t in (y0, times.diff(), coefficients["diffusivity"]))
+    ngs_graph = graph.to(device)
 
     def ngs_run():
-        return model.rollout(graph, state, dts, edge=edge)
+        return model.rollout(ngs_graph, state, dts, edge=edge)
 
     ngs_run()
     scipy_time, ngs_time = _median_time(scipy_run, reps, clock), _median_time(ngs_run, reps, clock)
@@ -249,15 +300,23 @@ def workload_specs(smoke: bool) -> list[tuple[str, list[int]]]:
 
 
 # ------------------------------------------------------------------------------------------------ peak memory
-def peak_growth(spec: int, impl: str, task: str, smoke: bool) -> int:
+def peak_growth(spec: int, impl: str, task: str, smoke: bool, device: str = "cpu") -> int:
     """In this process: bytes by which one run of `impl`'s `task` ("train" or "rollout") on workload `spec` raises
-    the resident-set high-water mark above the resident set before it (after a warm-up run)."""
+    the resident-set high-water mark above the resident set before it (after a warm-up run); on CUDA, by which
+    it raises `torch.cuda.max_memory_allocated` above the memory allocated before it."""
     system, sizes = workload_specs(smoke)[spec]
-    w = workload(system, sizes, 40)
+    w = workload(system, sizes, 40, device=device)
     fn = IMPLEMENTATIONS[impl][task]
     args = (w, torch.optim.AdamW(w.model.parameters(), lr=1e-6)) if task == "train" else (w,)
     fn(*args)  # warm-up: thread pools, lazy initialisation, the optimizer's state
     gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn(*args)
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
     if not reset_high_water_mark():
         raise OSError("cannot reset the resident-set high-water mark (/proc/self/clear_refs)")
     base = status_kib("VmRSS")
@@ -265,9 +324,10 @@ def peak_growth(spec: int, impl: str, task: str, smoke: bool) -> int:
     return 1024 * (status_kib("VmHWM") - base)
 
 
-def measure_peak(spec: int, impl: str, task: str, smoke: bool) -> int | None:
+def measure_peak(spec: int, impl: str, task: str, smoke: bool, device: str = "cpu") -> int | None:
     """`peak_growth` in a fresh process; None where the high-water mark cannot be reset (not Linux)."""
-    cmd = [sys.executable, "-m", "bench.ngs_report", "--peak", str(spec), impl, task] + (["--smoke"] if smoke else [])
+    cmd = [sys.executable, "-m", "bench.ngs_report", "--peak", str(spec), impl, task, "--device", device]
+    cmd += ["--smoke"] if smoke else []
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}  # a fixed threshold: large frees are unmapped
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
@@ -280,17 +340,31 @@ def _mib(n: int | None) -> str:
     return "–" if n is None else f"{n / 2**20:.1f}"
 
 
-def report(smoke: bool, reps: int, memory: bool = True, clock: str = "wall") -> str:
+def report(
+    smoke: bool,
+    reps: int,
+    memory: bool = True,
+    clock: str = "wall",
+    device: str = "cpu",
+    command: str = "python -m bench.ngs_report",
+) -> str:
+    cuda = torch.device(device).type == "cuda"
+    timer = synced_clock(device, CLOCKS[clock])
     specs = workload_specs(smoke)
-    workloads = [workload(system, sizes, 40) for system, sizes in specs]
+    workloads = [workload(system, sizes, 40, device=device) for system, sizes in specs]
+    clock_note = "wall clock, `torch.cuda.synchronize()` at both ends" if cuda else f"{clock} clock"
+    peak_note = (
+        "growth of `torch.cuda.max_memory_allocated` above the allocated baseline during one run"
+        if cuda
+        else "growth of the resident-set high-water mark during one run"
+    )
     lines = [
-        "## NGS: fastsim vs the same architecture in PyG and plain torch",
+        "## NGS: fastsim vs the same architecture in PyG and plain torch" + (f" ({device})" if cuda else ""),
         "",
-        f"{datetime.date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, fastsim {fastsim.__version__}; `python -m bench.ngs_report`. "
-        f"Medians of repeated runs ({clock} clock); training step = forward + backward + AdamW on one batch; "
+        f"{datetime.date.today()}, {describe_device(device)}, fastsim {fastsim.__version__}; `{command}`. "
+        f"Medians of repeated runs ({clock_note}); training step = forward + backward + AdamW on one batch; "
         "rollout = 40 steps (inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, "
-        "rollout ≥ 10×). Peak = growth of the resident-set high-water mark during one run, in a fresh process "
+        f"rollout ≥ 10×). Peak = {peak_note}, in a fresh process "
         "(MiB). GFLOP/step = matrix-product FLOPs of one rollout step (`step_flops`); both formulations evaluate "
         "the same GELUs, so at equal arithmetic speed the FLOP ratio bounds the rollout speed-up.",
         "",
@@ -299,19 +373,22 @@ def report(smoke: bool, reps: int, memory: bool = True, clock: str = "wall") -> 
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec, w in enumerate(workloads):
-        rows = measure(w, 1 if smoke else reps, CLOCKS[clock])
+        rows = measure(w, 1 if smoke else reps, timer)
         base = rows[0]
         for r in rows:
-            peaks = [measure_peak(spec, r["impl"], task, smoke) if memory else None for task in ("train", "rollout")]
+            tasks = ("train", "rollout")
+            peaks = [measure_peak(spec, r["impl"], task, smoke, device) if memory else None for task in tasks]
             lines.append(
                 f"| {w.name} | {r['impl']} | {r['max_diff']:.1e} | {1e3 * r['train']:.2f} | "
                 f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} "
                 f"| {r['flops'] / 1e9:.3g} | {r['flops'] / base['flops']:.2f} | {_mib(peaks[0])} | {_mib(peaks[1])} |"
             )
-    s = solver_comparison(1 if smoke else reps, smoke, CLOCKS[clock])
+    s = solver_comparison(1 if smoke else reps, smoke, timer, device)
     lines += [
         "",
-        f"Single heat trajectory, N = {s['nodes']}, 40 non-uniform steps to T = 2: scipy DOP853 (rtol = atol = 1e-8, "
+        "Single heat trajectory"
+        + (f" (NGS on {device} vs scipy DOP853 on the CPU)" if cuda else "")
+        + f", N = {s['nodes']}, 40 non-uniform steps to T = 2: scipy DOP853 (rtol = atol = 1e-8, "
         f"dense Laplacian, {s['scipy_nfev']} evaluations) {1e3 * s['scipy']:.2f} ms; NGS rollout (heat model, "
         f"40 evaluations) {1e3 * s['ngs']:.2f} ms; ratio DOP853 / NGS = {s['scipy'] / s['ngs']:.2f}.",
     ]
@@ -324,18 +401,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall clock or process CPU time")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the models run")
     parser.add_argument("--peak", nargs=3, metavar=("SPEC", "IMPL", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.device == "cuda" and args.clock == "cpu":
+        parser.error("--clock cpu does not measure GPU work; use the wall clock (the default) with --device cuda")
+    check_device(parser, args.device)
     if args.peak:  # the child process of measure_peak
         spec, impl, task = args.peak
-        print(json.dumps({"peak_bytes": peak_growth(int(spec), impl, task, args.smoke)}))
+        print(json.dumps({"peak_bytes": peak_growth(int(spec), impl, task, args.smoke, args.device)}))
         return
-    text = report(args.smoke, args.reps, memory=not args.no_memory, clock=args.clock)
+    command = command_line("bench.ngs_report", argv)
+    text = report(args.smoke, args.reps, not args.no_memory, args.clock, args.device, command)
     print(text)
     if not args.smoke:
         from bench.results_file import write_section
 
-        write_section("ngs", text)
+        write_section("ngs" if args.device == "cpu" else f"ngs-{args.device}", text)
 
 
 if __name__ == "__main__":
