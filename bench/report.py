@@ -6,8 +6,8 @@ Runs the cases of `bench.message_passing_cases` itself: for each (op, graph, F) 
 checked against fastsim once (which also warms it up), then timed K times, interleaved (the starting
 implementation rotates each repetition), all on the same inputs in one process; the table reports medians.
 The GN edge step's peak memory is measured per implementation in a fresh subprocess (`bench.peak_memory`).
-Without `--out`, a full run rewrites the "message-passing" section of bench/RESULTS.md and a `--smoke` run
-(N=2e3, E=2e4) only prints.
+Without `--out`, a full run rewrites the "message-passing" section of bench/RESULTS.md ("message-passing-cuda" for
+`--device cuda`) and a `--smoke` run (N=2e3, E=2e4) only prints.
 """
 
 from __future__ import annotations
@@ -256,8 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         args.out.write_text(text)
     elif not args.smoke:
-        write_section("message-passing", text)
-        print("wrote the message-passing section of bench/RESULTS.md", file=sys.stderr)
+        section = "message-passing" if args.device == "cpu" else f"message-passing-{args.device}"
+        write_section(section, text)
+        print(f"wrote the {section} section of bench/RESULTS.md", file=sys.stderr)
 
 
 if __name__ == "__main__":
