@@ -82,6 +82,12 @@ def _importable(module: str) -> bool:
     return True
 
 
+def _first_sentence(err: Exception) -> str:
+    """An exception's message up to its first full stop: torch's dispatch errors go on to list every backend."""
+    text = str(err).splitlines()[0]
+    return text.split(". ", 1)[0]
+
+
 def measure_case(op: cases.Op, graph: str, features: int, sizes: cases.Sizes, device: str, reps: int) -> list[Row]:
     """Check every implementation of one case, then time them `reps` times, interleaved."""
     inputs = cases.Inputs(graph, sizes, features, device)
@@ -95,7 +101,7 @@ def measure_case(op: cases.Op, graph: str, features: int, sizes: cases.Sizes, de
         try:
             cases.check(op, impl, inputs)
         except cases.Unsupported as err:
-            row.status = f"unsupported ({err})"
+            row.status = f"unsupported ({_first_sentence(err)})"
             continue
         except AssertionError as err:
             row.status = f"WRONG RESULT ({err})"
