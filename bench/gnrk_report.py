@@ -31,7 +31,7 @@ import time
 import torch
 
 from bench import bench_gnrk as cases
-from bench.ngs_report import check_device, command_line, describe_device, synced_clock
+from bench.devices import check_device, command_line, describe_device, synced_clock
 from bench.results_file import write_section
 from fastsim.dynamics.burgers2d import Burgers2D
 from fastsim.graphs.grid import periodic_grid

@@ -28,6 +28,7 @@ import torch
 import fastsim
 from bench import message_passing_cases as cases
 from bench import peak_memory
+from bench.devices import check_device
 from bench.results_file import write_section
 
 FASTEST_PEER = "<fastest peer>"
@@ -236,8 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per implementation (GN: 3)")
     parser.add_argument("--ops", default=",".join(cases.OPS), help="comma-separated ops to run")
     args = parser.parse_args(argv)
-    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda needs a CUDA device")
+    check_device(parser, args.device)
     unknown = set(args.ops.split(",")) - set(cases.OPS)
     if unknown:
         parser.error(f"--ops: unknown {sorted(unknown)}; choose from {list(cases.OPS)}")
