@@ -21,7 +21,7 @@ TORCH_LIBRARY(fastsim, m) {
       "Tensor u, Tensor v, str op) -> Tensor");
   m.def(
       "gn_edge_aggregate(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, Tensor rev_perm, "
-      "Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
+      "Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? w_edge, Tensor? graph_term, Tensor? batch, "
       "Tensor w2, Tensor b2, bool return_edges) -> (Tensor, Tensor)");
   m.def(
       "gn_edge_aggregate_backward(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, "

@@ -175,6 +175,7 @@ def gn_edge_aggregate_triton(
     p_src: torch.Tensor,
     p_dst: torch.Tensor,
     edge_term: torch.Tensor | None,
+    w_edge: torch.Tensor | None,
     graph_term: torch.Tensor | None,
     batch: torch.Tensor | None,
     w2: torch.Tensor,
@@ -185,7 +186,8 @@ def gn_edge_aggregate_triton(
 
     Args:
         indptr, src: the CSR graph (`rev_*` are not used by the forward).
-        p_src, p_dst: `(N, H)`; edge_term: `(E, H)` or None.
+        p_src, p_dst: `(N, H)`; edge_term: `(E, H)`, or `(E, F)` edge features with `w_edge (H, F)` (projected by
+            one GEMM here), or None.
         graph_term, batch: `(B, H)` and `(N,)` (graph id of each node), or both None.
         w2, b2: `(O, H)` and `(O,)`. return_edges: also return the per-edge messages.
 
@@ -196,7 +198,11 @@ def gn_edge_aggregate_triton(
         TypeError: for dtypes other than float32/float64, or mixed dtypes.
         ValueError: for graph_term without batch or batch without graph_term.
     """
-    _check_inputs(p_src, graph_term, batch, p_dst=p_dst, edge_term=edge_term, w2=w2, b2=b2)
+    _check_inputs(p_src, graph_term, batch, p_dst=p_dst, edge_term=edge_term, w_edge=w_edge, w2=w2, b2=b2)
+    if w_edge is not None:
+        if edge_term is None:
+            raise ValueError("w_edge needs edge_term (the edge features)")
+        edge_term = edge_term @ w_edge.T
     num_rows, num_edges = indptr.numel() - 1, src.numel()
     out_dim, hidden = w2.shape
     edge_rows = num_edges if return_edges else 0

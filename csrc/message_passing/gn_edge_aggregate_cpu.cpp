@@ -1,6 +1,8 @@
 // The fused graph-network edge step on the CPU (see docs/ops.md):
 //   m[e] = GELU(GELU(p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]) @ w2.T + b2),
-//   node_out[i] = Σ_{e into i} m[e].
+//   node_out[i] = Σ_{e into i} m[e],
+// where edge_term[e] is given (E, H), or, with w_edge (H, F), is the projection edge_term[e] @ w_edge.T of
+// (E, F) edge features, formed per tile inside the forward kernel (no E × H tensor either).
 // Edges are processed in tiles of kTile consecutive CSR edges: the tile's hidden layer (kTile × H) lives in a
 // per-chunk buffer, the second Linear is a register-blocked product on the tile (`tile_gemm`: at these widths,
 // H ≈ 32–350 and O ≈ 8–32, a BLAS call per tile costs more in dispatch than in arithmetic), and nothing of size
@@ -138,8 +140,9 @@ struct Graph5 {
 };
 
 void check_gn_args(const Graph5& g, const at::Tensor& p_src, const at::Tensor& p_dst,
-                   const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
-                   const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2) {
+                   const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& w_edge,
+                   const std::optional<at::Tensor>& graph_term, const std::optional<at::Tensor>& batch,
+                   const at::Tensor& w2, const at::Tensor& b2) {
   for (auto* t : {&g.indptr, &g.src, &g.rev_indptr, &g.rev_dst, &g.rev_perm}) check_index(*t, "graph index");
   check_float(p_src, "p_src");
   check_float(p_dst, "p_dst");
@@ -150,10 +153,16 @@ void check_gn_args(const Graph5& g, const at::Tensor& p_src, const at::Tensor& p
   TORCH_CHECK(p_dst.sizes() == p_src.sizes(), "p_dst must have the shape of p_src");
   TORCH_CHECK(w2.dim() == 2 && w2.size(1) == H, "w2 must be (O, H)");
   TORCH_CHECK(b2.dim() == 1 && b2.size(0) == O, "b2 must be (O,)");
+  TORCH_CHECK(edge_term || !w_edge, "w_edge needs edge_term (the edge features)");
   if (edge_term) {
     check_float(*edge_term, "edge_term");
-    TORCH_CHECK(edge_term->dim() == 2 && edge_term->size(0) == g.src.numel() && edge_term->size(1) == H,
-                "edge_term must be (E, H)");
+    const int64_t width = w_edge ? w_edge->size(-1) : H;
+    TORCH_CHECK(edge_term->dim() == 2 && edge_term->size(0) == g.src.numel() && edge_term->size(1) == width,
+                w_edge ? "edge_term must be (E, F) with w_edge (H, F)" : "edge_term must be (E, H)");
+  }
+  if (w_edge) {
+    check_float(*w_edge, "w_edge");
+    TORCH_CHECK(w_edge->dim() == 2 && w_edge->size(0) == H, "w_edge must be (H, F)");
   }
   TORCH_CHECK(graph_term.has_value() == batch.has_value(), "graph_term and batch must be given together");
   if (graph_term) {
@@ -179,9 +188,11 @@ EdgeInputs<scalar_t> edge_inputs(const at::Tensor& p_src, const at::Tensor& p_ds
 std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
     const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
     const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
-    const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
-    const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2, bool return_edges) {
-  check_gn_args({indptr, src, rev_indptr, rev_dst, rev_perm}, p_src, p_dst, edge_term, graph_term, batch, w2, b2);
+    const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& w_edge,
+    const std::optional<at::Tensor>& graph_term, const std::optional<at::Tensor>& batch, const at::Tensor& w2,
+    const at::Tensor& b2, bool return_edges) {
+  check_gn_args({indptr, src, rev_indptr, rev_dst, rev_perm}, p_src, p_dst, edge_term, w_edge, graph_term, batch, w2,
+                b2);
   const int64_t N = indptr.numel() - 1, E = src.numel(), H = p_src.size(1), O = w2.size(0);
   at::Tensor node_out = at::zeros({N, O}, p_src.options());
   at::Tensor edge_out = at::empty({return_edges ? E : 0, O}, p_src.options());
@@ -189,8 +200,13 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
   const int64_t* ip = indptr.data_ptr<int64_t>();
   const int64_t* col = src.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(p_src.scalar_type(), "gn_edge_aggregate_cpu", [&] {
-    const auto in = edge_inputs<scalar_t>(p_src, p_dst, edge_term, graph_term, batch);
+    // Edge features projected in the kernel: pre_activation leaves the edge term out, the tile adds it below.
+    const auto in = edge_inputs<scalar_t>(p_src, p_dst, w_edge ? std::nullopt : edge_term, graph_term, batch);
     const int64_t Hp = padded<scalar_t>(H), Op = padded<scalar_t>(O);
+    const int64_t F = w_edge ? w_edge->size(1) : 0;
+    const scalar_t* features = w_edge ? edge_term->data_ptr<scalar_t>() : nullptr;
+    const std::vector<scalar_t> w_edge_t =
+        w_edge ? padded_weight<scalar_t>(*w_edge, /*transpose=*/true) : std::vector<scalar_t>();  // (F, Hp)
     const std::vector<scalar_t> w2t = padded_weight<scalar_t>(w2, /*transpose=*/true);  // (H, Op)
     const std::vector<scalar_t> bias = padded_weight<scalar_t>(b2.view({1, O}), false);  // (1, Op)
     scalar_t* node = node_out.data_ptr<scalar_t>();
@@ -210,6 +226,7 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
           dst_of[k] = i;
           in.pre_activation(e, col[e], i, z + k * Hp);
         }
+        if (features) tile_gemm(t, Hp, F, features + tile * F, F, 1, w_edge_t.data(), Hp, z, Hp);
         gelu_inplace(z, t * Hp);
         fill_rows(y, t, Op, bias.data(), Op);
         tile_gemm(t, Op, H, z, Hp, 1, w2t.data(), Op, y, Op);
@@ -314,7 +331,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_a
     const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
     const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2, const at::Tensor& grad_node,
     const std::optional<at::Tensor>& grad_edge, bool need_edge_grad) {
-  check_gn_args({indptr, src, rev_indptr, rev_dst, rev_perm}, p_src, p_dst, edge_term, graph_term, batch, w2, b2);
+  check_gn_args({indptr, src, rev_indptr, rev_dst, rev_perm}, p_src, p_dst, edge_term, std::nullopt, graph_term,
+                batch, w2, b2);
   const int64_t N = indptr.numel() - 1, E = src.numel(), H = p_src.size(1), O = w2.size(0);
   check_float(grad_node, "grad_node");
   TORCH_CHECK(grad_node.dim() == 2 && grad_node.size(0) == N && grad_node.size(1) == O, "grad_node must be (N, O)");

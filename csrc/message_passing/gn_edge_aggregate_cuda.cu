@@ -3,7 +3,8 @@
 //   z1 = p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]    (H)
 //   h = GELU(z1),  z2 = h @ w2^T + b2,  m = GELU(z2)                  (O)
 //   node_out[i] = sum of m over the edges into i,  edge_out[e] = m.
-// Nothing of size E x H ever reaches global memory: a warp carries kEB edges at a time through the MLP with the
+// edge_term is given (E x H) or formed by one GEMM from (E x F) edge features and w_edge (H x F); beyond it,
+// nothing of size E x H ever reaches global memory: a warp carries kEB edges at a time through the MLP with the
 // hidden layer in shared memory, and the backward recomputes it.
 //
 // Layout of the work: one warp per destination row (the forward, and the backward's CSR pass) or per source row
@@ -22,6 +23,7 @@
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
 #include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -604,11 +606,17 @@ GnArgs<scalar_t> make_args(const GnDims& d, const at::Tensor& indptr, const at::
 std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cuda(
     const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
     const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
-    const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
-    const std::optional<at::Tensor>& batch, const at::Tensor& w2, const at::Tensor& b2, bool return_edges) {
+    const std::optional<at::Tensor>& edge_features, const std::optional<at::Tensor>& w_edge,
+    const std::optional<at::Tensor>& graph_term, const std::optional<at::Tensor>& batch, const at::Tensor& w2,
+    const at::Tensor& b2, bool return_edges) {
+  c10::cuda::CUDAGuard guard(p_src.device());
+  // With w_edge the edge term is the projection of (E, F) edge features; here it is formed by one GEMM (the
+  // CPU kernel forms it per tile instead).
+  TORCH_CHECK(edge_features.has_value() || !w_edge.has_value(), "w_edge needs edge_term (the edge features)");
+  const std::optional<at::Tensor> edge_term =
+      w_edge.has_value() ? std::optional<at::Tensor>(at::mm(*edge_features, w_edge->t())) : edge_features;
   const GnDims d =
       check_inputs(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2);
-  c10::cuda::CUDAGuard guard(p_src.device());
   at::Tensor node_out = at::empty({d.N, d.O}, p_src.options());
   at::Tensor edge_out = at::empty({return_edges ? d.E : 0, d.O}, p_src.options());
   if (d.N == 0 || d.O == 0) return {node_out, edge_out};  // nothing to write

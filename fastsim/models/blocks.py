@@ -32,9 +32,10 @@ class EdgeBlock(nn.Module):
     """The edge update and sum aggregation of a graph-network layer (NGS φ_e and ρ_e→v), fused.
 
     Mathematically `m_ji = GELU(W2 · GELU(W1 · [x_j, x_i, e_ji, g] + b1) + b2)` and `out_i = Σ_j m_ji`, i.e. a
-    two-layer MLP on the concatenated edge input followed by a scatter-sum. The first Linear is applied per node
-    (`W1 = [W_src | W_dst | W_edge | W_glob]`), and `fastsim.ops.gn_edge_aggregate` does the rest without
-    materialising per-edge hidden activations.
+    two-layer MLP on the concatenated edge input followed by a scatter-sum. The first Linear is split by input
+    block (`W1 = [W_src | W_dst | W_edge | W_glob]`): its node blocks are applied per node and its graph block
+    per graph, and `fastsim.ops.gn_edge_aggregate` does the rest, projecting the edge features by `W_edge`
+    itself, without materialising any per-edge hidden tensor.
 
     Args:
         node_dim: node feature size n. edge_dim: edge feature size (0 for none). glob_dim: graph feature size
@@ -73,17 +74,16 @@ class EdgeBlock(nn.Module):
             x, edge_attr, glob = (_float32(t) for t in (x, edge_attr, glob))
             w_src, w_dst, w_edge, w_glob = self.first.weight.split(self.dims, dim=1)
             bias = self.first.bias
-            edge_term = None
-            if self.dims[2] and edge_attr.dim() == 1:
+            per_edge = self.dims[2] and edge_attr.dim() == 2  # projected inside the fused op
+            if self.dims[2] and not per_edge:
                 bias = bias + w_edge @ edge_attr
-            elif self.dims[2]:
-                edge_term = edge_attr @ w_edge.T
             p_src = x @ w_src.T
             p_dst = torch.addmm(bias, x, w_dst.T)
             graph_term = glob @ w_glob.T if self.dims[3] else None
             return ops.gn_edge_aggregate(
-                graph, p_src, p_dst, self.second.weight, self.second.bias, edge_term, graph_term, return_edges
-            )
+                graph, p_src, p_dst, self.second.weight, self.second.bias, edge_attr if per_edge else None,
+                graph_term, return_edges, w_edge=w_edge if per_edge else None,
+            )  # fmt: skip
 
 
 def _float32(t: torch.Tensor | None) -> torch.Tensor | None:

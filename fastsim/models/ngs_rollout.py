@@ -8,11 +8,13 @@ calls plus module and argument-checking overhead, which sets the time more than 
   `[a, b, g] Wᵀ + c = [a, b] W_abᵀ + (g W_gᵀ + c)`: the global part becomes a per-graph bias;
 - the Δt embeddings of all S steps, encoded in one batch (the steps are known in advance), and with them every
   global-feature term of the first graph-network layer, whose global input is exactly those embeddings (and the
-  constant global coefficients): its edge-MLP graph term and the global parts of its node and global updates;
-- the first layer's per-edge projection of the (constant) edge embedding, `edge_emb W_edgeᵀ`, `(E, H)`.
+  constant global coefficients): its edge-MLP graph term and the global parts of its node and global updates.
 
 `step` then runs the remaining per-state work with the fused graph ops called directly (their inputs were checked
-once). The results equal the generic step's up to float rounding (sums regrouped).
+once). Every layer hands its `(E, e)` edge features and `W_edge` to the fused op, which projects them per tile of
+edges (on the CPU), so no `(E, H)` tensor exists at any point of a rollout: caching the first layer's projection
+would save ≈ 4 % of a Rössler step and cost more memory than the authors' PyG formulation uses in all. The results
+equal the generic step's up to float rounding (sums regrouped).
 
 On small CPU problems the steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen sends
 float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
@@ -77,7 +79,7 @@ class _Layer(NamedTuple):
 
     w_src: _Linear  # edge MLP, first Linear: source, destination, edge and global blocks
     w_dst: _Linear
-    w_edge: _Linear
+    w_edge: Tensor  # (H, e), projected inside the fused op
     w_glob: _Linear  # carries the first Linear's bias (it is added once per edge, like the graph term)
     w2: Tensor
     b2: Tensor
@@ -94,7 +96,7 @@ class _Layer(NamedTuple):
         return cls(
             _Linear.of(edge.first, slice(0, n), bias=False),
             _Linear.of(edge.first, slice(n, 2 * n), bias=False),
-            _Linear.of(edge.first, slice(2 * n, 2 * n + e), bias=False),
+            edge.first.weight[:, 2 * n : 2 * n + e].contiguous(),
             _Linear.of(edge.first, slice(2 * n + e, None)),
             edge.second.weight.contiguous(),
             edge.second.bias.contiguous(),
@@ -136,10 +138,10 @@ class RolloutPlan:
         self.terms0 = self.layers[0].global_terms(glob)
         edge, first = coefficients.edge, self.layers[0]
         if edge.dim() == 1:  # shared by every edge: a constant of layer 0's graph term
-            self.edge_term0 = None
-            self.terms0 = (self.terms0[0] + first.w_edge(edge[None]),) + self.terms0[1:]
+            self.edge0 = None
+            self.terms0 = (self.terms0[0] + edge[None] @ first.w_edge.T,) + self.terms0[1:]
         else:
-            self.edge_term0 = first.w_edge(edge)
+            self.edge0 = edge
         widest = max(layer.per_node_update[0].in_features for layer in model.gn_layers)
         self.small = graph.device.type == "cpu" and graph.num_nodes * widest <= SMALL_STEP_ELEMENTS
         self._gn = _backend.op("gn_edge_aggregate", graph.device)
@@ -173,16 +175,15 @@ class RolloutPlan:
         if self.node_coefficients is not None:
             node = torch.cat([node, self.node_coefficients], dim=1)
         glob, (graph_term, node_bias, glob_bias) = self.glob0[s], (t[s] for t in self.terms0)
-        edge, edge_term = None, self.edge_term0
+        edge = self.edge0
         five = (graph.indptr, graph.src, graph.rev_indptr, graph.rev_dst, graph.rev_perm)
         for k, layer in enumerate(self.layers):
             last = k == len(self.layers) - 1
             if k:  # the edge features are now the previous layer's messages, per edge
                 graph_term, node_bias, glob_bias = layer.global_terms(glob)
-                edge_term = layer.w_edge(edge)
             aggregated, edge = self._gn(
-                *five, layer.w_src(node), layer.w_dst(node), edge_term, graph_term, graph.batch,
-                layer.w2, layer.b2, not last,
+                *five, layer.w_src(node), layer.w_dst(node), edge, None if edge is None else layer.w_edge,
+                graph_term, graph.batch, layer.w2, layer.b2, not last,
             )  # fmt: skip
             local = torch.cat([node, aggregated], dim=1)
             node = layer.node_update(local, self._per_node(node_bias))

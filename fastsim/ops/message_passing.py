@@ -149,6 +149,8 @@ def gn_edge_aggregate(
     edge_term: torch.Tensor | None = None,
     graph_term: torch.Tensor | None = None,
     return_edges: bool = False,
+    *,
+    w_edge: torch.Tensor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The fused graph-network edge step, summed into destinations, without an E×H hidden tensor.
 
@@ -160,9 +162,12 @@ def gn_edge_aggregate(
         graph: the (possibly batched) graph; `graph.batch` maps nodes to graphs for `graph_term`.
         p_src, p_dst: `(N, H)` source and destination projections (the first-layer bias folded into either).
         w2, b2: `(O, H)` and `(O,)`, the second Linear.
-        edge_term: optional `(E, H)` per-edge projection, in CSR order.
+        edge_term: optional `(E, H)` per-edge projection, in CSR order; with `w_edge`, `(E, F)` edge features.
         graph_term: optional `(B, H)` per-graph projection, B = `graph.num_graphs`.
         return_edges: also return the per-edge messages `m` `(E, O)` (CSR order), the next layer's edge features.
+        w_edge: optional `(H, F)` edge block of the first Linear: the per-edge term is then `edge_term @ w_edgeᵀ`,
+            formed inside the CPU kernel per tile of edges (no `(E, H)` tensor; on CUDA and in the Triton op by
+            one GEMM) and differentiable in both.
 
     Returns:
         `(N, O)` aggregated messages, or `(node_out, edge_out)` when `return_edges`.
@@ -174,8 +179,13 @@ def gn_edge_aggregate(
     p_dst = _check_float("p_dst", p_dst, device, (graph.num_nodes, hidden))
     w2 = _check_float("w2", w2, device, (None, hidden))
     b2 = _check_float("b2", b2, device, (w2.shape[0],))
+    if w_edge is not None:
+        if edge_term is None:
+            raise ValueError("w_edge needs edge_term: the (E, F) edge features it projects")
+        w_edge = _check_float("w_edge", w_edge, device, (hidden, None))
     if edge_term is not None:
-        edge_term = _check_float("edge_term", edge_term, device, (graph.num_edges, hidden))
+        width = hidden if w_edge is None else w_edge.shape[1]
+        edge_term = _check_float("edge_term", edge_term, device, (graph.num_edges, width))
     batch = None
     if graph_term is not None:
         graph_term = _check_float("graph_term", graph_term, device, (graph.num_graphs, hidden))
@@ -185,6 +195,7 @@ def gn_edge_aggregate(
         ("w2", w2),
         ("b2", b2),
         ("edge_term", edge_term),
+        ("w_edge", w_edge),
         ("graph_term", graph_term),
     ):
         if t is not None and t.dtype != p_src.dtype:
@@ -192,6 +203,6 @@ def gn_edge_aggregate(
     if p_src.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"gn_edge_aggregate supports float32 and float64; got {p_src.dtype}")
     node_out, edge_out = _backend.op("gn_edge_aggregate", device)(
-        *_graph_five(graph), p_src, p_dst, edge_term, graph_term, batch, w2, b2, return_edges
+        *_graph_five(graph), p_src, p_dst, edge_term, w_edge, graph_term, batch, w2, b2, return_edges
     )
     return (node_out, edge_out) if return_edges else node_out

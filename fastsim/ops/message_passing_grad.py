@@ -40,6 +40,7 @@ def _gn_fake(
     p_src,
     p_dst,
     edge_term,
+    w_edge,
     graph_term,
     batch,
     w2,
@@ -194,6 +195,7 @@ def _gn_setup(ctx, inputs, output):
         p_src,
         p_dst,
         edge_term,
+        w_edge,
         graph_term,
         batch,
         w2,
@@ -202,29 +204,47 @@ def _gn_setup(ctx, inputs, output):
     ) = inputs
     ctx.has_edge, ctx.has_graph = edge_term is not None, graph_term is not None
     ctx.num_graphs = graph_term.shape[0] if graph_term is not None else 0
+    # With w_edge only the (E, F) edge features are kept, not their (E, H) projection.
     ctx.save_for_backward(
-        indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2
+        indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, w_edge, graph_term, batch, w2, b2
     )
 
 
 def _gn_backward(ctx, grad_node, grad_edge):
-    saved = ctx.saved_tensors
-    batch = saved[9]
+    *graph, p_src, p_dst, edge_term, w_edge, graph_term, batch, w2, b2 = ctx.saved_tensors
     grad_edge = grad_edge.contiguous() if grad_edge is not None and grad_edge.numel() else None
+    features = edge_term
+    if w_edge is not None:  # the backward kernels take the per-edge term itself
+        edge_term = features @ w_edge.T
+    need_edge_grad = ctx.has_edge and (ctx.needs_input_grad[7] or ctx.needs_input_grad[8])
     grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2 = _call(
         "gn_edge_aggregate_backward",
-        *saved,
+        *graph,
+        p_src,
+        p_dst,
+        edge_term,
+        graph_term,
+        batch,
+        w2,
+        b2,
         grad_node.contiguous(),
         grad_edge,
-        ctx.has_edge and ctx.needs_input_grad[7],
+        need_edge_grad,
     )
+    grad_features = grad_w_edge = None
+    if w_edge is None:
+        grad_features = grad_edge_term if ctx.has_edge else None
+    else:
+        grad_features = grad_edge_term @ w_edge if ctx.needs_input_grad[7] else None
+        grad_w_edge = grad_edge_term.T @ features if ctx.needs_input_grad[8] else None
     grad_graph = None
-    if ctx.has_graph and ctx.needs_input_grad[8]:
+    if ctx.has_graph and ctx.needs_input_grad[9]:
         grad_graph = grad_p_dst.new_zeros((ctx.num_graphs, grad_p_dst.shape[1])).index_add_(0, batch, grad_p_dst)
     return (None,) * 5 + (
         grad_p_src,
         grad_p_dst,
-        grad_edge_term if ctx.has_edge else None,
+        grad_features,
+        grad_w_edge,
         grad_graph,
         None,
         grad_w2,

@@ -69,6 +69,7 @@ def gn_edge_aggregate(
     p_src: torch.Tensor,
     p_dst: torch.Tensor,
     edge_term: torch.Tensor | None,
+    w_edge: torch.Tensor | None,
     graph_term: torch.Tensor | None,
     batch: torch.Tensor | None,
     w2: torch.Tensor,
@@ -79,7 +80,7 @@ def gn_edge_aggregate(
     dst = _segment_ids(indptr, src.numel())
     z1 = p_src[src] + p_dst[dst]
     if edge_term is not None:
-        z1 = z1 + edge_term
+        z1 = z1 + (edge_term if w_edge is None else edge_term @ w_edge.T)
     if graph_term is not None:
         z1 = z1 + graph_term[batch[dst]]
     m = F.gelu(F.gelu(z1) @ w2.T + b2)

@@ -6,7 +6,8 @@ from fastsim.ops import reference
 from tests.conftest import GRAPH_SIZES, random_graph
 
 
-def gn_inputs(graph, hidden=5, out=4, edge=True, glob=True, dtype=torch.float64, seed=0):
+def gn_inputs(graph, hidden=5, out=4, edge="term", glob=True, dtype=torch.float64, seed=0):
+    """Random op inputs; `edge`: None, "term" (an (E, H) edge term) or "features" ((E, 3) features and w_edge)."""
     gen = torch.Generator().manual_seed(seed)
     device = graph.indptr.device
 
@@ -18,8 +19,9 @@ def gn_inputs(graph, hidden=5, out=4, edge=True, glob=True, dtype=torch.float64,
         "p_dst": rand(graph.num_nodes, hidden),
         "w2": rand(out, hidden),
         "b2": rand(out),
-        "edge_term": rand(graph.num_edges, hidden) if edge else None,
+        "edge_term": rand(graph.num_edges, 3 if edge == "features" else hidden) if edge else None,
         "graph_term": rand(graph.num_graphs, hidden) if glob else None,
+        "w_edge": rand(hidden, 3) if edge == "features" else None,
     }
 
 
@@ -30,6 +32,7 @@ def run_reference(graph, inputs, return_edges=True):
         inputs["p_src"],
         inputs["p_dst"],
         inputs["edge_term"],
+        inputs["w_edge"],
         inputs["graph_term"],
         graph.batch,
         inputs["w2"],
@@ -39,7 +42,7 @@ def run_reference(graph, inputs, return_edges=True):
 
 
 @pytest.mark.parametrize("size", GRAPH_SIZES)
-@pytest.mark.parametrize("edge, glob", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("edge, glob", [(None, False), ("term", False), ("term", True), ("features", True)])
 def test_forward_matches_reference(device, size, edge, glob):
     graph = random_graph(*size, seed=4, device=device)
     inputs = gn_inputs(graph, edge=edge, glob=glob)
@@ -62,7 +65,8 @@ def test_batched_graphs_use_their_graph_term():
 def test_float32_wide_layers(hidden, out):
     graph = random_graph(300, 3000, seed=1)
     inputs = {
-        k: (v.detach().float() * 0.3 if v is not None else None) for k, v in gn_inputs(graph, hidden, out).items()
+        k: (v.detach().float() * 0.3 if v is not None else None)
+        for k, v in gn_inputs(graph, hidden, out, edge="features").items()
     }
     node = fastsim.ops.gn_edge_aggregate(graph, **inputs)
     double = {k: v.double() if v is not None else None for k, v in inputs.items()}
@@ -74,14 +78,15 @@ def test_float32_gelu_is_accurate_over_its_range():
     torch's own float32 arithmetic gets (errors ≤ 1.5e-6 of the largest entry), with pre-activations spread over
     ±8 (both saturated tails and the curved middle)."""
     graph = random_graph(50, 600, seed=3)
-    inputs = {k: (v.detach() * 3).requires_grad_() for k, v in gn_inputs(graph, hidden=3, out=2).items()}
-    single = {k: v.detach().float().requires_grad_() for k, v in inputs.items()}
+    inputs = {k: v if v is None else (v.detach() * 3).requires_grad_() for k, v in gn_inputs(graph, 3, 2).items()}
+    single = {k: v.detach().float().requires_grad_() if v is not None else None for k, v in inputs.items()}
     ref_node, ref_edges = run_reference(graph, inputs)
     node, edges = fastsim.ops.gn_edge_aggregate(graph, **single, return_edges=True)
     torch.testing.assert_close(edges.double(), ref_edges, rtol=4e-6, atol=4e-6)
-    grads = torch.autograd.grad(node.sum(), list(single.values()))
-    expected = torch.autograd.grad(ref_node.sum(), list(inputs.values()))
-    for name, g, e in zip(inputs, grads, expected):
+    names = [k for k, v in inputs.items() if v is not None]
+    grads = torch.autograd.grad(node.sum(), [single[k] for k in names])
+    expected = torch.autograd.grad(ref_node.sum(), [inputs[k] for k in names])
+    for name, g, e in zip(names, grads, expected):
         scale = float(e.abs().max())
         torch.testing.assert_close(g.double(), e, rtol=0, atol=4e-6 * scale, msg=f"gradient of {name}")
 
@@ -89,10 +94,11 @@ def test_float32_gelu_is_accurate_over_its_range():
 # A sparse graph takes the transposed-CSR sweep for grad_p_src; a dense one the per-thread accumulation.
 @pytest.mark.parametrize("size", [(40, 200), (10, 300)])
 @pytest.mark.parametrize("return_edges", [False, True])
-def test_gradients_match_reference(device, return_edges, size):
+@pytest.mark.parametrize("edge", ["term", "features"])
+def test_gradients_match_reference(device, return_edges, size, edge):
     graph = random_graph(*size, seed=6, device=device)
-    inputs = gn_inputs(graph, hidden=6, out=5)
-    names = list(inputs)
+    inputs = gn_inputs(graph, hidden=6, out=5, edge=edge)
+    names = [k for k, v in inputs.items() if v is not None]
 
     def loss(result):
         node, edges = result if isinstance(result, tuple) else (result, None)
@@ -109,19 +115,21 @@ def test_gradients_match_reference(device, return_edges, size):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10, msg=f"gradient of {name}")
 
 
-def test_gradcheck(device):
+@pytest.mark.parametrize("edge", ["term", "features"])
+def test_gradcheck(device, edge):
     graph = fastsim.Graph.batch_graphs([random_graph(4, 9, seed=1), random_graph(3, 6, seed=2)]).to(device)
-    inputs = gn_inputs(graph, hidden=3, out=2)
-    names = list(inputs)
+    inputs = gn_inputs(graph, hidden=3, out=2, edge=edge)
+    names = [k for k, v in inputs.items() if v is not None]
     assert torch.autograd.gradcheck(
         lambda *a: fastsim.ops.gn_edge_aggregate(graph, **dict(zip(names, a)), return_edges=True),
         tuple(inputs[n] for n in names),
     )
 
 
-def test_opcheck(device):
+@pytest.mark.parametrize("edge", ["term", "features"])
+def test_opcheck(device, edge):
     graph = random_graph(9, 30, device=device)
-    i = gn_inputs(graph, hidden=4, out=3)
+    i = gn_inputs(graph, hidden=4, out=3, edge=edge)
     args = (
         graph.indptr,
         graph.src,
@@ -131,6 +139,7 @@ def test_opcheck(device):
         i["p_src"],
         i["p_dst"],
         i["edge_term"],
+        i["w_edge"],
         i["graph_term"],
         graph.batch,
         i["w2"],
@@ -140,5 +149,8 @@ def test_opcheck(device):
     torch.library.opcheck(torch.ops.fastsim.gn_edge_aggregate.default, args)
     grad_node = torch.randn(9, 3, dtype=torch.float64, device=device)
     grad_edge = torch.randn(graph.num_edges, 3, dtype=torch.float64, device=device)
-    detached = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args[:-1])
-    torch.library.opcheck(torch.ops.fastsim.gn_edge_aggregate_backward.default, detached + (grad_node, grad_edge, True))
+    # The backward op takes the per-edge term itself (the autograd formula projects edge features first).
+    detached = [a.detach() if isinstance(a, torch.Tensor) else a for a in args[:-1]]
+    features, w_edge = detached.pop(7), detached.pop(7)
+    detached.insert(7, features if w_edge is None else features @ w_edge.T)
+    torch.library.opcheck(torch.ops.fastsim.gn_edge_aggregate_backward.default, (*detached, grad_node, grad_edge, True))

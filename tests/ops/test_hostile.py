@@ -73,6 +73,9 @@ def gn_args(hidden=4, out=3, **overrides):
     return args
 
 
+FEATURES = {"edge_term": torch.randn(12, 2)}  # (E, F) edge features, projected by w_edge
+
+
 @pytest.mark.parametrize(
     "overrides, error, match",
     [
@@ -80,6 +83,10 @@ def gn_args(hidden=4, out=3, **overrides):
         ({"w2": torch.randn(3, 5)}, ValueError, r"w2 must have shape \(\*, 4\)"),
         ({"b2": torch.randn(4)}, ValueError, r"b2 must have shape \(3,\)"),
         ({"edge_term": torch.randn(11, 4)}, ValueError, r"edge_term must have shape \(12, 4\)"),
+        ({"w_edge": torch.randn(4, 2)}, ValueError, "w_edge needs edge_term"),
+        (FEATURES | {"w_edge": torch.randn(5, 2)}, ValueError, r"w_edge must have shape \(4, \*\)"),
+        ({"edge_term": torch.randn(12, 3), "w_edge": torch.randn(4, 2)}, ValueError, r"edge_term must .* \(12, 2\)"),
+        (FEATURES | {"w_edge": torch.randn(4, 2).double()}, TypeError, "w_edge must have the dtype"),
         ({"graph_term": torch.randn(2, 4)}, ValueError, r"graph_term must have shape \(1, 4\)"),
         ({"p_dst": torch.randn(6, 4).double()}, TypeError, "p_dst must have the dtype of p_src"),
         (

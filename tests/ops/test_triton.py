@@ -189,8 +189,11 @@ def test_sddmm(graph, op, dtype, features):
     torch.testing.assert_close(out, ref.sddmm(g.indptr, g.src, u, v, op), **TOL[dtype])
 
 
-def gn_inputs(g: Graph, dtype, hidden: int, out_dim: int, edge_term: bool, graph_term: bool, seed: int = 5):
-    """Random arguments of gn_edge_aggregate (after the graph five), scaled so both GELUs see both signs."""
+def gn_inputs(
+    g: Graph, dtype, hidden: int, out_dim: int, edge_term: bool | str, graph_term: bool, seed: int = 5
+) -> dict:
+    """Random arguments of gn_edge_aggregate (after the graph five), scaled so both GELUs see both signs.
+    `edge_term="features"` gives (E, 3) edge features and their projection `w_edge`."""
     gen = torch.Generator().manual_seed(seed)
 
     def randn(*shape, scale=1.0):
@@ -201,7 +204,8 @@ def gn_inputs(g: Graph, dtype, hidden: int, out_dim: int, edge_term: bool, graph
     return dict(
         p_src=randn(g.num_nodes, hidden),
         p_dst=randn(g.num_nodes, hidden),
-        edge_term=randn(g.src.numel(), hidden) if edge_term else None,
+        edge_term=randn(g.src.numel(), 3 if edge_term == "features" else hidden) if edge_term else None,
+        w_edge=randn(hidden, 3, scale=3**-0.5) if edge_term == "features" else None,
         graph_term=randn(num_graphs, hidden) if graph_term else None,
         batch=batch,
         w2=randn(out_dim, hidden, scale=hidden**-0.5),
@@ -210,12 +214,18 @@ def gn_inputs(g: Graph, dtype, hidden: int, out_dim: int, edge_term: bool, graph
 
 
 def gn_args(kw):
+    """The forward op's (and the reference's) arguments after the graph."""
+    return [kw[k] for k in ("p_src", "p_dst", "edge_term", "w_edge", "graph_term", "batch", "w2", "b2")]
+
+
+def gn_backward_args(kw):
+    """The backward op's: it takes the per-edge term itself, without `w_edge`."""
     return [kw[k] for k in ("p_src", "p_dst", "edge_term", "graph_term", "batch", "w2", "b2")]
 
 
 @pytest.mark.parametrize("graph", list(GRAPHS))
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("terms", [(False, False), (True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("terms", [(False, False), (True, True), (True, False), (False, True), ("features", True)])
 @pytest.mark.parametrize("return_edges", [False, True])
 def test_gn_edge_aggregate(graph, dtype, terms, return_edges):
     g = GRAPHS[graph]()
@@ -242,7 +252,7 @@ def check_gn_backward(g, dtype, hidden, out_dim, edge_term, graph_term, grad_edg
     names = ["p_src", "p_dst", "edge_term", "w2", "b2"]
     expected = torch.autograd.grad(loss, [leaves[n] for n in names], allow_unused=True)
     expected = [torch.zeros_like(leaves[n]) if e is None else e for n, e in zip(names, expected, strict=True)]
-    got = ops.gn_edge_aggregate_backward_triton(*g.five, *gn_args(kw), grad_node, grad_e, need_edge_grad)
+    got = ops.gn_edge_aggregate_backward_triton(*g.five, *gn_backward_args(kw), grad_node, grad_e, need_edge_grad)
     if not need_edge_grad:
         assert got[2].shape == (0, hidden)
         got, expected, names = got[:2] + got[3:], expected[:2] + expected[3:], names[:2] + names[3:]
@@ -308,20 +318,21 @@ def test_dtype_and_argument_errors():
     kw = gn_inputs(g, torch.float32, 4, 513, edge_term=False, graph_term=False)
     grad_node = torch.ones(g.num_nodes, 513, device=DEVICE)
     with pytest.raises(ValueError, match="at most 512"):
-        ops.gn_edge_aggregate_backward_triton(*g.five, *gn_args(kw), grad_node, None, False)
+        ops.gn_edge_aggregate_backward_triton(*g.five, *gn_backward_args(kw), grad_node, None, False)
 
 
 def test_schemas_match_docs():
     """Argument lists and returns as in docs/ops.md (the `_triton` ops mirror the C++ schemas)."""
     graph = "Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, Tensor rev_perm"
-    gn = "Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
-    gn += "Tensor w2, Tensor b2"
+    rest = "Tensor? graph_term, Tensor? batch, Tensor w2, Tensor b2"
+    gn = f"Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? w_edge, {rest}"
+    gn_backward = f"Tensor p_src, Tensor p_dst, Tensor? edge_term, {rest}"
     expected = {
         "segment_reduce": "(Tensor src, Tensor indptr, str reduce) -> (Tensor, Tensor)",
         "spmm": f"({graph}, Tensor? weight, Tensor x, str reduce) -> (Tensor, Tensor)",
         "sddmm": f"({graph}, Tensor u, Tensor v, str op) -> Tensor",
         "gn_edge_aggregate": f"({graph}, {gn}, bool return_edges) -> (Tensor, Tensor)",
-        "gn_edge_aggregate_backward": f"({graph}, {gn}, Tensor grad_node, Tensor? grad_edge, "
+        "gn_edge_aggregate_backward": f"({graph}, {gn_backward}, Tensor grad_node, Tensor? grad_edge, "
         "bool need_edge_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)",
     }
     for name, schema in expected.items():
@@ -339,7 +350,7 @@ def test_fake_tensor_shapes():
         (ops.spmm_triton, (*g.five, None, x, "mean")),
         (ops.sddmm_triton, (*g.five, x, x, "add")),
         (ops.gn_edge_aggregate_triton, (*g.five, *gn_args(kw), True)),
-        (ops.gn_edge_aggregate_backward_triton, (*g.five, *gn_args(kw), grad_node, None, True)),
+        (ops.gn_edge_aggregate_backward_triton, (*g.five, *gn_backward_args(kw), grad_node, None, True)),
     ]
     for op, args in cases:
         torch.library.opcheck(op, args, test_utils=("test_schema", "test_faketensor"))
