@@ -330,7 +330,7 @@ def report(
         "rollout = 40 steps (inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, "
         f"rollout ≥ 10×). Peak = {peak_note}, in a fresh process "
         "(MiB). GFLOP/step = matrix-product FLOPs of one rollout step (`step_flops`); both formulations evaluate "
-        "the same GELUs, so at equal arithmetic speed the FLOP ratio bounds the rollout speed-up.",
+        "the same GELUs, so the FLOP ratio is the rollout speed-up at equal arithmetic speed per FLOP.",
         "",
         "| workload | implementation | max abs diff vs fastsim | train step (ms) | ratio | 40-step rollout (ms) "
         "| ratio | GFLOP/step | FLOP ratio | train peak (MiB) | rollout peak (MiB) |",

@@ -77,41 +77,45 @@ class _MLP(NamedTuple):
 class _Layer(NamedTuple):
     """One graph-network layer's weights split by input block (see `GraphNetworkLayer`)."""
 
-    w_src: _Linear  # edge MLP, first Linear: source, destination, edge and global blocks
+    w_src: _Linear  # edge MLP, first Linear: source and destination blocks ...
     w_dst: _Linear
-    w_edge: Tensor  # (H, e), projected inside the fused op
-    w_glob: _Linear  # carries the first Linear's bias (it is added once per edge, like the graph term)
+    w_edge: Tensor  # ... its edge block (H, e), projected inside the fused op ...
     w2: Tensor
     b2: Tensor
     node_update: _MLP  # its first Linear acts on [node, aggregated] only ...
-    node_glob: _Linear  # ... and its global block, with the bias, gives a per-graph bias
-    glob_update: _MLP  # likewise: first Linear on [min node, min aggregated] ...
-    glob_glob: _Linear  # ... and the global block
+    glob_update: _MLP | None  # likewise: first Linear on [min node, min aggregated]; None in the last layer
+    glob_terms: _Linear  # ... and the global blocks of the three first Linears with their biases, side by side:
+    glob_widths: tuple[int, ...]  # the edge-MLP graph term, the node-update bias, the global-update bias
 
     @classmethod
-    def of(cls, layer: nn.Module) -> "_Layer":
+    def of(cls, layer: nn.Module, last: bool) -> "_Layer":
+        """The layer's weights; `last`: the final layer, whose global update nobody reads (left out)."""
         edge = layer.per_edge_update
         n, _, e, _ = edge.dims
         node_first, glob_first = layer.per_node_update[0], layer.glob_update[0]
+        blocks = [(edge.first, 2 * n + e), (node_first, n + e)] + ([] if last else [(glob_first, n + e)])
+        glob_terms = _Linear(
+            torch.cat([linear.weight[:, start:] for linear, start in blocks]).t().contiguous(),
+            torch.cat([linear.bias for linear, _ in blocks]),
+        )
         return cls(
             _Linear.of(edge.first, slice(0, n), bias=False),
             _Linear.of(edge.first, slice(n, 2 * n), bias=False),
             edge.first.weight[:, 2 * n : 2 * n + e].contiguous(),
-            _Linear.of(edge.first, slice(2 * n + e, None)),
             edge.second.weight.contiguous(),
             edge.second.bias.contiguous(),
             _MLP.of(layer.per_node_update, _Linear.of(node_first, slice(0, n + e), bias=False)),
-            _Linear.of(node_first, slice(n + e, None)),
-            _MLP.of(layer.glob_update, _Linear.of(glob_first, slice(0, n + e), bias=False)),
-            _Linear.of(glob_first, slice(n + e, None)),
+            None if last else _MLP.of(layer.glob_update, _Linear.of(glob_first, slice(0, n + e), bias=False)),
+            glob_terms,
+            tuple(linear.out_features for linear, _ in blocks),
         )
 
-    def global_terms(self, glob: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(edge-MLP graph term with its bias, node-update bias, global-update bias) for globals `(*, B, g)`."""
-        return tuple(
-            torch.addmm(w.b, glob.reshape(-1, glob.shape[-1]), w.wt).reshape(*glob.shape[:-1], -1).contiguous()
-            for w in (self.w_glob, self.node_glob, self.glob_glob)
-        )
+    def global_terms(self, glob: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(edge-MLP graph term with its bias, node-update bias, global-update bias or None in the last layer)
+        for globals `(*, B, g)`, from one product."""
+        flat = self.glob_terms(glob.reshape(-1, glob.shape[-1])).view(*glob.shape[:-1], -1)
+        graph_term, node_bias, *glob_bias = flat.split(self.glob_widths, dim=-1)
+        return graph_term.contiguous(), node_bias, glob_bias[0] if glob_bias else None
 
 
 class RolloutPlan:
@@ -127,21 +131,31 @@ class RolloutPlan:
     def __init__(self, model: nn.Module, graph: Graph, coefficients: NamedTuple, dts: Tensor) -> None:
         self.layout = model.layout
         self.state_encoder, self.decoder = _MLP.of(model.state_encoder), _MLP.of(model.decoder)
-        self.layers = [_Layer.of(layer) for layer in model.gn_layers]
+        depth = len(model.gn_layers)
+        self.layers = [_Layer.of(layer, k == depth - 1) for k, layer in enumerate(model.gn_layers)]
         self.batch = graph.batch if graph.num_graphs > 1 else None  # one graph: per-graph terms broadcast
         self.node_coefficients = coefficients.node
         dtype = model.decoder[0].weight.dtype
         glob = model.dt_encoder(dts.to(dtype).unsqueeze(-1))  # (S, B, d): layer 0's globals for every step
         if coefficients.glob is not None:
             glob = torch.cat([glob, coefficients.glob.expand(dts.shape[0], -1, -1)], dim=-1)
-        self.glob0 = glob
-        self.terms0 = self.layers[0].global_terms(glob)
-        edge, first = coefficients.edge, self.layers[0]
+        graph_term, node_bias, glob_bias = self.layers[0].global_terms(glob)
+        edge = coefficients.edge
         if edge.dim() == 1:  # shared by every edge: a constant of layer 0's graph term
             self.edge0 = None
-            self.terms0 = (self.terms0[0] + edge[None] @ first.w_edge.T,) + self.terms0[1:]
+            graph_term = graph_term + edge @ self.layers[0].w_edge.T
         else:
             self.edge0 = edge
+        steps = dts.shape[0]
+        # Layer 0's inputs of every step, split up front: (globals, graph term, node bias, global bias).
+        self.inputs0 = list(
+            zip(
+                glob.unbind(0),
+                graph_term.unbind(0),
+                node_bias.unbind(0),
+                [None] * steps if glob_bias is None else glob_bias.unbind(0),
+            )
+        )
         widest = max(layer.per_node_update[0].in_features for layer in model.gn_layers)
         self.small = graph.device.type == "cpu" and graph.num_nodes * widest <= SMALL_STEP_ELEMENTS
         self._gn = _backend.op("gn_edge_aggregate", graph.device)
@@ -168,13 +182,13 @@ class RolloutPlan:
     def step(self, s: int, graph: Graph, state: Tensor) -> Tensor:
         """`S(t + Δt_s)` from `state = S(t)` on `graph` (the step's message-passing graph)."""
         layout = self.layout
-        x = state.reshape(graph.num_nodes, layout.state_dim).to(self.glob0.dtype)
+        glob, graph_term, node_bias, glob_bias = self.inputs0[s]
+        x = state.reshape(graph.num_nodes, layout.state_dim).to(glob.dtype)
         if layout.phase:
             x = torch.cat([x.cos(), x.sin()], dim=1)
         node = self.state_encoder(x)
         if self.node_coefficients is not None:
             node = torch.cat([node, self.node_coefficients], dim=1)
-        glob, (graph_term, node_bias, glob_bias) = self.glob0[s], (t[s] for t in self.terms0)
         edge = self.edge0
         five = (graph.indptr, graph.src, graph.rev_indptr, graph.rev_dst, graph.rev_perm)
         for k, layer in enumerate(self.layers):
