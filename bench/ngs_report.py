@@ -182,17 +182,19 @@ def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float]
     return statistics.median(times)
 
 
-def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, glob, batch, w2, *_, **__) -> int:
-    """FLOPs of the fused edge op's second Linear, 2·E·H·O (its inputs arrive as shapes)."""
-    return 2 * src[0] * w2[0] * w2[1]
+def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, glob, batch, w2, *_, **__):
+    """FLOPs of the fused edge op's in-kernel products (its inputs arrive as shapes): the second Linear, 2·E·H·O,
+    and with `w_edge` the edge features' projection, 2·E·F·H."""
+    edges = src[0]
+    return 2 * edges * w2[0] * w2[1] + (0 if w_edge is None else 2 * edges * w_edge[0] * w_edge[1])
 
 
 def step_flops(w: Workload, impl: str) -> float:
     """Matrix-product FLOPs of one rollout step of `impl` (torch's FLOP counter, plus the fused edge op's GEMM).
 
     Both sides evaluate the same GELUs; the products are where the formulations differ (fastsim projects node
-    features per node, the peers concatenate per edge), so at equal arithmetic speed the peer/fastsim ratio of
-    these counts bounds the rollout speed-up."""
+    features per node, the peers concatenate per edge), so the peer/fastsim ratio of these counts is the rollout
+    speed-up at equal arithmetic speed per FLOP."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from fastsim import _backend
