@@ -87,14 +87,16 @@ void tile_gemm(int64_t m, int64_t n, int64_t K, const scalar_t* a, int64_t a_row
   if (col < n) tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
 }
 
-// `w` (rows × cols) copied into a zero (rows × cols_padded) buffer, transposed first when `transpose`.
+// A contiguous `w` (or its transpose when `transpose`), (rows × cols), copied into a zero (rows × cols_padded)
+// buffer; read through strides, with no transposed copy (called per op call on small weights).
 template <typename scalar_t>
 std::vector<scalar_t> padded_weight(const at::Tensor& w, bool transpose) {
-  const at::Tensor m = (transpose ? w.t() : w).contiguous();
-  const int64_t rows = m.size(0), cols = m.size(1), ld = padded<scalar_t>(cols);
+  const int64_t rows = w.size(transpose ? 1 : 0), cols = w.size(transpose ? 0 : 1), ld = padded<scalar_t>(cols);
+  const int64_t row_stride = transpose ? 1 : cols, col_stride = transpose ? rows : 1;
   std::vector<scalar_t> out(rows * ld, scalar_t(0));
-  const scalar_t* p = m.data_ptr<scalar_t>();
-  for (int64_t r = 0; r < rows; ++r) std::copy(p + r * cols, p + (r + 1) * cols, out.data() + r * ld);
+  const scalar_t* p = w.data_ptr<scalar_t>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[r * ld + c] = p[r * row_stride + c * col_stride];
   return out;
 }
 
