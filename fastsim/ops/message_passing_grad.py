@@ -217,19 +217,9 @@ def _gn_backward(ctx, grad_node, grad_edge):
     if w_edge is not None:  # the backward kernels take the per-edge term itself
         edge_term = features @ w_edge.T
     need_edge_grad = ctx.has_edge and (ctx.needs_input_grad[7] or ctx.needs_input_grad[8])
+    inputs = (p_src, p_dst, edge_term, graph_term, batch, w2, b2)
     grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2 = _call(
-        "gn_edge_aggregate_backward",
-        *graph,
-        p_src,
-        p_dst,
-        edge_term,
-        graph_term,
-        batch,
-        w2,
-        b2,
-        grad_node.contiguous(),
-        grad_edge,
-        need_edge_grad,
+        "gn_edge_aggregate_backward", *graph, *inputs, grad_node.contiguous(), grad_edge, need_edge_grad
     )
     grad_features = grad_w_edge = None
     if w_edge is None:
