@@ -221,7 +221,7 @@ def _gn_backward(ctx, grad_node, grad_edge):
     grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2 = _call(
         "gn_edge_aggregate_backward", *graph, *inputs, grad_node.contiguous(), grad_edge, need_edge_grad
     )
-    grad_features = grad_w_edge = None
+    grad_w_edge = None
     if w_edge is None:
         grad_features = grad_edge_term if ctx.has_edge else None
     else:
