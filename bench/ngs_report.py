@@ -189,6 +189,24 @@ def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edg
     return 2 * edges * w2[0] * w2[1] + (0 if w_edge is None else 2 * edges * w_edge[0] * w_edge[1])
 
 
+def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, layer0_terms, weights, *_, **__):
+    """FLOPs of the fused rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every Linear
+    ((in, out) weights in the op's order; biases are 1-D), with rows = N for the node-level Linears, E for the
+    edge MLP's and B for the per-graph ones (layer 0's
+    per-graph terms arrive precomputed, counted where the plan forms them)."""
+    nodes, edges, graphs, steps = indptr[0] - 1, src[0], ptr[0] - 1, layer0_terms[0]
+    per_layer = [nodes, nodes, edges, edges, 0, nodes, nodes, 0, graphs, 0, graphs, graphs, 0]
+    layers = (len(weights) - 8 + 3) // 13
+    rows = [nodes] * 4
+    for k in range(layers):
+        layer = list(per_layer[: 10 if k == layers - 1 else 13])
+        if k == 0:
+            layer[8] = 0
+        rows += layer
+    rows += [nodes] * 4
+    return steps * sum(2 * r * shape[0] * shape[1] for r, shape in zip(rows, weights) if len(shape) == 2)
+
+
 def step_flops(w: Workload, impl: str) -> float:
     """Matrix-product FLOPs of one rollout step of `impl` (torch's FLOP counter, plus the fused edge op's GEMM).
 
@@ -200,7 +218,10 @@ def step_flops(w: Workload, impl: str) -> float:
     from fastsim import _backend
 
     # FlopCounterMode looks ops up by their packet (`torch.ops.fastsim.gn_edge_aggregate`), not by an overload
-    fused = {_backend.op("gn_edge_aggregate", w.graph.device)._overloadpacket: _gn_edge_flops}
+    fused = {
+        _backend.op("gn_edge_aggregate", w.graph.device)._overloadpacket: _gn_edge_flops,
+        torch.ops.fastsim.ngs_rollout: _ngs_rollout_flops,
+    }
     counter = FlopCounterMode(display=False, custom_mapping=fused)
     with counter:
         IMPLEMENTATIONS[impl]["rollout"](dataclasses.replace(w, dts=w.dts[:2]))

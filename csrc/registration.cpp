@@ -28,6 +28,10 @@ TORCH_LIBRARY(fastsim, m) {
       "Tensor rev_perm, Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
       "Tensor w2, Tensor b2, Tensor grad_node, Tensor? grad_edge, bool need_edge_grad) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // A whole NGS rollout in one call (CPU; csrc/message_passing/ngs_rollout_cpu.cpp documents the weight order).
+  m.def(
+      "ngs_rollout(Tensor state, Tensor indptr, Tensor src, Tensor ptr, Tensor edge_features, "
+      "Tensor layer0_terms, Tensor[] weights) -> Tensor");
   m.def("rk_stage(Tensor y, Tensor dt, Tensor[] ks, float[] coeffs) -> Tensor");
   m.def(
       "rk_error_norm(Tensor y0, Tensor y1, Tensor dt, Tensor[] ks, float[] b_err, float[] b_err_aux, "

@@ -22,120 +22,10 @@
 #include <vector>
 
 #include "common/checks.h"
-#include "common/gelu.h"
-#include "common/parallel.h"
+#include "message_passing/gn_edge_cpu.h"
 
 namespace fastsim {
 namespace {
-
-constexpr int64_t kTile = 128;
-
-// n rounded up to whole SIMD vectors of scalar_t.
-template <typename scalar_t>
-int64_t padded(int64_t n) {
-  constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
-  return (n + V - 1) / V * V;
-}
-
-// C[r, :] += Σ_k A(r, k) B[k, :] for R rows and C vectors of columns, accumulators in registers.
-// A(r, k) = a[r * a_row + k * a_k] (so a transposed A is just other strides); B row-major with ldb.
-template <typename scalar_t, int R, int NV>
-void tile_kernel(const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb, scalar_t* c,
-                 int64_t ldc, int64_t K) {
-  using Vec = at::vec::Vectorized<scalar_t>;
-  constexpr int64_t V = Vec::size();
-  Vec acc[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::loadu(c + r * ldc + v * V);
-  for (int64_t k = 0; k < K; ++k) {
-    Vec bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = Vec::loadu(b + k * ldb + v * V);
-    for (int r = 0; r < R; ++r) {
-      const Vec av(a[r * a_row + k * a_k]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = at::vec::fmadd(av, bv[v], acc[r][v]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * ldc + v * V);
-}
-
-// Rows of a column block in steps of six (twelve accumulators plus two B vectors fit the 16 AVX2 registers).
-template <typename scalar_t, int NV>
-void tile_rows(int64_t m, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb,
-               scalar_t* c, int64_t ldc, int64_t K) {
-  int64_t r = 0;
-  for (; r + 6 <= m; r += 6) tile_kernel<scalar_t, 6, NV>(a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, K);
-  const scalar_t* ar = a + r * a_row;
-  scalar_t* cr = c + r * ldc;
-  switch (m - r) {
-    case 5: tile_kernel<scalar_t, 5, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 4: tile_kernel<scalar_t, 4, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 3: tile_kernel<scalar_t, 3, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 2: tile_kernel<scalar_t, 2, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 1: tile_kernel<scalar_t, 1, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    default: break;
-  }
-}
-
-// C (m × n) += A (m × K) · B (K × n), n a multiple of the SIMD width; see tile_kernel for the strides.
-template <typename scalar_t>
-void tile_gemm(int64_t m, int64_t n, int64_t K, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b,
-               int64_t ldb, scalar_t* c, int64_t ldc) {
-  constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
-  int64_t col = 0;
-  for (; col + 2 * V <= n; col += 2 * V) tile_rows<scalar_t, 2>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
-  if (col < n) tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
-}
-
-// A contiguous `w` (or its transpose when `transpose`), (rows × cols), copied into a zero (rows × cols_padded)
-// buffer; read through strides, with no transposed copy (called per op call on small weights).
-template <typename scalar_t>
-std::vector<scalar_t> padded_weight(const at::Tensor& w, bool transpose) {
-  const int64_t rows = w.size(transpose ? 1 : 0), cols = w.size(transpose ? 0 : 1), ld = padded<scalar_t>(cols);
-  const int64_t row_stride = transpose ? 1 : cols, col_stride = transpose ? rows : 1;
-  std::vector<scalar_t> out(rows * ld, scalar_t(0));
-  const scalar_t* p = w.data_ptr<scalar_t>();
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[r * ld + c] = p[r * row_stride + c * col_stride];
-  return out;
-}
-
-// Rows 0..t of a (·, ld) tile set to `row` (its first n entries; the padding stays as it is).
-template <typename scalar_t>
-void fill_rows(scalar_t* tile, int64_t t, int64_t ld, const scalar_t* row, int64_t n) {
-  for (int64_t k = 0; k < t; ++k) std::copy(row, row + n, tile + k * ld);
-}
-
-template <typename scalar_t>
-struct EdgeInputs {
-  const scalar_t* p_src;
-  const scalar_t* p_dst;
-  const scalar_t* edge_term;   // may be null
-  const scalar_t* graph_term;  // may be null (then batch is null too)
-  const int64_t* batch;
-  int64_t H;
-
-  // z <- p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]
-  void pre_activation(int64_t e, int64_t j, int64_t i, scalar_t* __restrict z) const {
-    const scalar_t* __restrict a = p_src + j * H;
-    const scalar_t* __restrict b = p_dst + i * H;
-    if (edge_term && graph_term) {  // the common case in one pass
-      const scalar_t* __restrict c = edge_term + e * H;
-      const scalar_t* __restrict q = graph_term + batch[i] * H;
-      for (int64_t h = 0; h < H; ++h) z[h] = (a[h] + b[h]) + c[h] + q[h];
-      return;
-    }
-    for (int64_t h = 0; h < H; ++h) z[h] = a[h] + b[h];
-    if (edge_term) {
-      const scalar_t* __restrict c = edge_term + e * H;
-      for (int64_t h = 0; h < H; ++h) z[h] += c[h];
-    }
-    if (graph_term) {
-      const scalar_t* __restrict q = graph_term + batch[i] * H;
-      for (int64_t h = 0; h < H; ++h) z[h] += q[h];
-    }
-  }
-};
 
 struct Graph5 {
   const at::Tensor &indptr, &src, &rev_indptr, &rev_dst, &rev_perm;
@@ -184,6 +74,7 @@ EdgeInputs<scalar_t> edge_inputs(const at::Tensor& p_src, const at::Tensor& p_ds
           edge_term ? edge_term->data_ptr<scalar_t>() : nullptr,
           graph_term ? graph_term->data_ptr<scalar_t>() : nullptr,
           batch ? batch->data_ptr<int64_t>() : nullptr,
+          p_src.size(1),
           p_src.size(1)};
 }
 
@@ -199,48 +90,13 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cpu(
   at::Tensor node_out = at::zeros({N, O}, p_src.options());
   at::Tensor edge_out = at::empty({return_edges ? E : 0, O}, p_src.options());
   if (E == 0 || O == 0) return {node_out, edge_out};
-  const int64_t* ip = indptr.data_ptr<int64_t>();
-  const int64_t* col = src.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(p_src.scalar_type(), "gn_edge_aggregate_cpu", [&] {
-    // Edge features projected in the kernel: pre_activation leaves the edge term out, the tile adds it below.
+    // Edge features projected in the kernel: pre_activation leaves the edge term out, the tile adds it.
     const auto in = edge_inputs<scalar_t>(p_src, p_dst, w_edge ? std::nullopt : edge_term, graph_term, batch);
-    const int64_t Hp = padded<scalar_t>(H), Op = padded<scalar_t>(O);
-    const int64_t F = w_edge ? w_edge->size(1) : 0;
-    const scalar_t* features = w_edge ? edge_term->data_ptr<scalar_t>() : nullptr;
-    const std::vector<scalar_t> w_edge_t =
-        w_edge ? padded_weight<scalar_t>(*w_edge, /*transpose=*/true) : std::vector<scalar_t>();  // (F, Hp)
-    const std::vector<scalar_t> w2t = padded_weight<scalar_t>(w2, /*transpose=*/true);  // (H, Op)
-    const std::vector<scalar_t> bias = padded_weight<scalar_t>(b2.view({1, O}), false);  // (1, Op)
-    scalar_t* node = node_out.data_ptr<scalar_t>();
-    scalar_t* edges = return_edges ? edge_out.data_ptr<scalar_t>() : nullptr;
-    // A chunk owns rows [row_begin, row_end) and hence their edges and output rows: no races.
-    parallel_rows(ip, N, H * O, [&](int64_t row_begin, int64_t row_end) {
-      std::vector<scalar_t> hidden(kTile * Hp, scalar_t(0)), out(kTile * Op, scalar_t(0));
-      scalar_t* z = hidden.data();
-      scalar_t* y = out.data();
-      int64_t dst_of[kTile];
-      int64_t i = row_begin;
-      for (int64_t tile = ip[row_begin]; tile < ip[row_end]; tile += kTile) {
-        const int64_t t = std::min(kTile, ip[row_end] - tile);
-        for (int64_t k = 0; k < t; ++k) {
-          const int64_t e = tile + k;
-          while (ip[i + 1] <= e) ++i;
-          dst_of[k] = i;
-          in.pre_activation(e, col[e], i, z + k * Hp);
-        }
-        if (features) tile_gemm(t, Hp, F, features + tile * F, F, 1, w_edge_t.data(), Hp, z, Hp);
-        gelu_inplace(z, t * Hp);
-        fill_rows(y, t, Op, bias.data(), Op);
-        tile_gemm(t, Op, H, z, Hp, 1, w2t.data(), Op, y, Op);
-        gelu_inplace(y, t * Op);
-        for (int64_t k = 0; k < t; ++k) {
-          scalar_t* __restrict acc = node + dst_of[k] * O;
-          const scalar_t* __restrict m = y + k * Op;
-          for (int64_t o = 0; o < O; ++o) acc[o] += m[o];
-          if (edges) std::copy(m, m + O, edges + (tile + k) * O);
-        }
-      }
-    });
+    const EdgeMlp<scalar_t> mlp(w_edge ? &*w_edge : nullptr, w2, b2);
+    mlp.run(indptr.data_ptr<int64_t>(), src.data_ptr<int64_t>(), N, in,
+            w_edge ? edge_term->data_ptr<scalar_t>() : nullptr, node_out.data_ptr<scalar_t>(),
+            return_edges ? edge_out.data_ptr<scalar_t>() : nullptr);
   });
   return {node_out, edge_out};
 }

@@ -1,0 +1,92 @@
+// Small dense products on row tiles that live in cache, for kernels whose widths (8–350) are too small for a
+// BLAS call per tile to pay off: its dispatch costs more than the arithmetic. Rows are padded to whole SIMD
+// vectors with zeros that stay zero through the products (padded weight columns are zero) and through GELU
+// (GELU(0) = 0), so every product and activation runs on full vectors.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace fastsim {
+
+// n rounded up to whole SIMD vectors of scalar_t.
+template <typename scalar_t>
+int64_t padded(int64_t n) {
+  constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
+  return (n + V - 1) / V * V;
+}
+
+// C[r, :] += Σ_k A(r, k) B[k, :] for R rows and C vectors of columns, accumulators in registers.
+// A(r, k) = a[r * a_row + k * a_k] (so a transposed A is just other strides); B row-major with ldb.
+template <typename scalar_t, int R, int NV>
+void tile_kernel(const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb, scalar_t* c,
+                 int64_t ldc, int64_t K) {
+  using Vec = at::vec::Vectorized<scalar_t>;
+  constexpr int64_t V = Vec::size();
+  Vec acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::loadu(c + r * ldc + v * V);
+  for (int64_t k = 0; k < K; ++k) {
+    Vec bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::loadu(b + k * ldb + v * V);
+    for (int r = 0; r < R; ++r) {
+      const Vec av(a[r * a_row + k * a_k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = at::vec::fmadd(av, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * ldc + v * V);
+}
+
+// Rows of a column block in steps of six (twelve accumulators plus two B vectors fit the 16 AVX2 registers).
+template <typename scalar_t, int NV>
+void tile_rows(int64_t m, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb,
+               scalar_t* c, int64_t ldc, int64_t K) {
+  int64_t r = 0;
+  for (; r + 6 <= m; r += 6) tile_kernel<scalar_t, 6, NV>(a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, K);
+  const scalar_t* ar = a + r * a_row;
+  scalar_t* cr = c + r * ldc;
+  switch (m - r) {
+    case 5: tile_kernel<scalar_t, 5, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 4: tile_kernel<scalar_t, 4, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 3: tile_kernel<scalar_t, 3, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 2: tile_kernel<scalar_t, 2, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 1: tile_kernel<scalar_t, 1, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    default: break;
+  }
+}
+
+// C (m × n) += A (m × K) · B (K × n), n a multiple of the SIMD width; see tile_kernel for the strides.
+template <typename scalar_t>
+void tile_gemm(int64_t m, int64_t n, int64_t K, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b,
+               int64_t ldb, scalar_t* c, int64_t ldc) {
+  constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
+  int64_t col = 0;
+  for (; col + 2 * V <= n; col += 2 * V) tile_rows<scalar_t, 2>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
+  if (col < n) tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
+}
+
+// A contiguous 2-D `w` (or its transpose when `transpose`), (rows × cols), copied into a zero
+// (rows × cols_padded) buffer; read through strides, with no transposed copy.
+template <typename scalar_t>
+std::vector<scalar_t> padded_weight(const at::Tensor& w, bool transpose) {
+  const int64_t rows = w.size(transpose ? 1 : 0), cols = w.size(transpose ? 0 : 1), ld = padded<scalar_t>(cols);
+  const int64_t row_stride = transpose ? 1 : cols, col_stride = transpose ? rows : 1;
+  std::vector<scalar_t> out(rows * ld, scalar_t(0));
+  const scalar_t* p = w.data_ptr<scalar_t>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[r * ld + c] = p[r * row_stride + c * col_stride];
+  return out;
+}
+
+// Rows 0..t of a (·, ld) tile set to `row` (its first n entries; the rest of each row stays as it is).
+template <typename scalar_t>
+void fill_rows(scalar_t* tile, int64_t t, int64_t ld, const scalar_t* row, int64_t n) {
+  for (int64_t k = 0; k < t; ++k) std::copy(row, row + n, tile + k * ld);
+}
+
+}  // namespace fastsim

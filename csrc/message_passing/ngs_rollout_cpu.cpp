@@ -1,0 +1,286 @@
+// A whole NGS rollout on the CPU in one call (fastsim/models/ngs_rollout.py builds the arguments; docs/ops.md):
+// every step's state encoder, graph-network layers and decoder run here on buffers allocated once.
+//
+// At the sizes NGS is used at (hundreds of nodes, widths 8–350) a step written as tensor ops is ≈ 50 ATen calls
+// whose fixed costs (dispatch, allocation, a BLAS call for a 123 × 16 × 8 product) exceed their arithmetic:
+// that, not the arithmetic, made a heat rollout slower than the numerical solver it replaces. Here every dense
+// product is a register-blocked tile product on padded rows (common/tile_gemm.h), the edge MLP and the sum run as
+// in the fused edge op (gn_edge_cpu.h), and concatenations are never formed: a Linear on [a, b] is the sum of its
+// two column blocks' products, and the per-graph global terms enter as per-node biases.
+//
+// Per step s, from x = state(t_s) (N, D):
+//   node = GELU(GELU(x @ enc_w1t + enc_b1) @ enc_w2t + enc_b2)                                    (N, n)
+//   for each layer k, with per-graph terms T_k = (graph term | node bias | global bias): the given
+//   layer0_terms[s] for k = 0, else glob @ terms_wt + terms_b:
+//     p_src = node @ src_wt,  p_dst = node @ dst_wt + graph_term[batch]
+//     aggregated[i] = Σ_{e into i} m[e],  m[e] = GELU(GELU(p_src[j] + p_dst[i] + f[e] w_edgeᵀ) w2ᵀ + b2),
+//       f = edge_features for k = 0, else the previous layer's m
+//     node = GELU(GELU([node, aggregated] @ node_w1t + node_bias[batch]) @ node_w2t + node_b2)
+//     (not in the last layer) glob = GELU(GELU([min node, min aggregated] @ glob_w1t + glob_bias) @ glob_w2t + glob_b2),
+//       minima per graph over its nodes (0 for a graph without nodes, as segment_reduce gives)
+//   state(t_{s+1}) = x + GELU(node @ dec_w1t + dec_b1) @ dec_w2t + dec_b2
+//
+// weights, in order (every `*t` is a Linear's weight transposed, (in, out) contiguous):
+//   enc_w1t, enc_b1, enc_w2t, enc_b2,
+//   per layer: src_wt (n, H), dst_wt (n, H), w_edge (H, e), w2 (e, H), b2 (e), node_w1t (n + e, Hn),
+//     node_w2t (Hn, n), node_b2 (n), terms_wt (g, W), terms_b (W) and, except in the last layer, glob_w1t
+//     (n + e, Hg), glob_w2t (Hg, g), glob_b2 (g), with W = H + Hn (+ Hg),
+//   dec_w1t, dec_b1, dec_w2t, dec_b2.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "common/checks.h"
+#include "message_passing/gn_edge_cpu.h"
+
+namespace fastsim {
+namespace {
+
+// Rows per parallel chunk of the node-level stages.
+constexpr int64_t kRowGrain = 64;
+
+// A Linear `y = x @ wt + b` on row blocks, wt padded to (in, outp); `b` zero when the Linear has none.
+template <typename scalar_t>
+struct Linear {
+  int64_t in, out, outp;
+  std::vector<scalar_t> wt, b;
+
+  Linear(const at::Tensor& w_t, const at::Tensor* bias)
+      : in(w_t.size(0)),
+        out(w_t.size(1)),
+        outp(padded<scalar_t>(out)),
+        wt(padded_weight<scalar_t>(w_t, /*transpose=*/false)),
+        b(outp, scalar_t(0)) {
+    if (bias) std::copy(bias->data_ptr<scalar_t>(), bias->data_ptr<scalar_t>() + out, b.begin());
+  }
+
+  // y[r, :outp] += x[r, :in] @ wt for m rows (x rows of stride ldx, y rows of stride ldy).
+  void accumulate(int64_t m, const scalar_t* x, int64_t ldx, scalar_t* y, int64_t ldy) const {
+    tile_gemm(m, outp, in, x, ldx, 1, wt.data(), outp, y, ldy);
+  }
+
+  // y (m × outp, contiguous) = [GELU](b + x @ wt).
+  void apply(int64_t m, const scalar_t* x, int64_t ldx, scalar_t* y, bool gelu) const {
+    fill_rows(y, m, outp, b.data(), outp);
+    accumulate(m, x, ldx, y, outp);
+    if (gelu) gelu_inplace(y, m * outp);
+  }
+};
+
+// Row r of y (stride ld) set to `row_of(r)`'s first n values and zeros up to ld, for rows [begin, end).
+template <typename scalar_t, typename RowOf>
+void fill_rows_from(scalar_t* y, int64_t begin, int64_t end, int64_t ld, int64_t n, RowOf row_of) {
+  for (int64_t r = begin; r < end; ++r) {
+    const scalar_t* row = row_of(r);
+    std::copy(row, row + n, y + r * ld);
+    std::fill(y + r * ld + n, y + (r + 1) * ld, scalar_t(0));
+  }
+}
+
+// Per-graph minima over rows [ptr[b], ptr[b+1]) of x (stride ld, n columns) into out (B × n); 0 for no rows.
+template <typename scalar_t>
+void graph_min(const scalar_t* x, int64_t ld, int64_t n, const int64_t* ptr, int64_t B, scalar_t* out) {
+  for (int64_t b = 0; b < B; ++b) {
+    scalar_t* o = out + b * n;
+    if (ptr[b] == ptr[b + 1]) {
+      std::fill(o, o + n, scalar_t(0));
+      continue;
+    }
+    std::fill(o, o + n, std::numeric_limits<scalar_t>::infinity());
+    for (int64_t r = ptr[b]; r < ptr[b + 1]; ++r)
+      for (int64_t c = 0; c < n; ++c) o[c] = std::min(o[c], x[r * ld + c]);
+  }
+}
+
+template <typename scalar_t>
+struct Layer {
+  Linear<scalar_t> src, dst;
+  EdgeMlp<scalar_t> edge;
+  Linear<scalar_t> node_a, node_b, node2;  // node update: first Linear's [node | aggregated] blocks, second
+  Linear<scalar_t> terms;                  // global blocks of the three first Linears (per-graph terms)
+  std::optional<Linear<scalar_t>> glob_a, glob_b, glob2;  // global update; none in the last layer
+
+  // w: this layer's weights in the documented order; n: node width.
+  Layer(const at::Tensor* w, int64_t n, bool last)
+      : src(w[0], nullptr),
+        dst(w[1], nullptr),
+        edge(&w[2], w[3], w[4]),
+        node_a(w[5].narrow(0, 0, n), nullptr),
+        node_b(w[5].narrow(0, n, w[5].size(0) - n), nullptr),
+        node2(w[6], &w[7]),
+        terms(w[8], &w[9]) {
+    if (!last) {
+      glob_a.emplace(w[10].narrow(0, 0, n), nullptr);
+      glob_b.emplace(w[10].narrow(0, n, w[10].size(0) - n), nullptr);
+      glob2.emplace(w[11], &w[12]);
+    }
+  }
+};
+
+constexpr int64_t kLayerWeights = 13, kLastLayerWeights = 10, kCodecWeights = 8;
+
+void check_rollout_args(const at::Tensor& state, const at::Tensor& indptr, const at::Tensor& src,
+                        const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& layer0_terms,
+                        at::TensorList weights) {
+  check_float(state, "state");
+  for (auto* t : {&indptr, &src, &ptr}) check_index(*t, "graph index");
+  const int64_t N = indptr.numel() - 1;
+  TORCH_CHECK(state.dim() == 2 && state.size(0) == N, "state must be (N, D)");
+  TORCH_CHECK(ptr.numel() >= 2, "ptr must list at least one graph");
+  check_float(layer0_terms, "layer0_terms");
+  TORCH_CHECK(layer0_terms.dim() == 3 && layer0_terms.size(1) == ptr.numel() - 1, "layer0_terms must be (S, B, W)");
+  const int64_t count = int64_t(weights.size());
+  TORCH_CHECK(count >= kCodecWeights + kLastLayerWeights &&
+                  (count - kCodecWeights - kLastLayerWeights) % kLayerWeights == 0,
+              "weights must hold the encoder, the layers and the decoder in the documented order; got ", count);
+  for (const auto& w : weights) {
+    check_float(w, "weights");
+    TORCH_CHECK(w.scalar_type() == state.scalar_type(), "weights must have the dtype of state");
+  }
+  check_float(edge_features, "edge_features");
+  TORCH_CHECK(edge_features.dim() == 2 && edge_features.size(0) == src.numel() &&
+                  edge_features.scalar_type() == state.scalar_type(),
+              "edge_features must be (E, e) in the dtype of state");
+}
+
+at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, const at::Tensor& src,
+                           const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& layer0_terms,
+                           at::TensorList weights) {
+  check_rollout_args(state, indptr, src, ptr, edge_features, layer0_terms, weights);
+  const int64_t N = indptr.numel() - 1, E = src.numel(), B = ptr.numel() - 1, D = state.size(1);
+  const int64_t S = layer0_terms.size(0), W0 = layer0_terms.size(2);
+  const int64_t depth = (int64_t(weights.size()) - kCodecWeights - kLastLayerWeights) / kLayerWeights + 1;
+  at::Tensor out = at::empty({S, N, D}, state.options());
+  if (S == 0 || N == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "ngs_rollout_cpu", [&] {
+    const at::Tensor* w = weights.data();
+    const Linear<scalar_t> enc1(w[0], &w[1]), enc2(w[2], &w[3]);
+    std::vector<Layer<scalar_t>> layers;
+    const int64_t width = enc2.out;  // n
+    for (int64_t k = 0; k < depth; ++k)
+      layers.emplace_back(w + 4 + k * kLayerWeights, width, k == depth - 1);
+    const at::Tensor* d = w + weights.size() - 4;
+    const Linear<scalar_t> dec1(d[0], &d[1]), dec2(d[2], &d[3]);
+    const Layer<scalar_t>& first = layers.front();
+    TORCH_CHECK(first.terms.out == W0, "layer0_terms must have the width of layer 0's per-graph terms");
+    TORCH_CHECK(dec2.out == D && enc1.in == D, "the encoder and decoder must act on the state's width");
+    for (const auto& layer : layers) {
+      TORCH_CHECK(layer.src.in == width && layer.node2.out == width && layer.node_a.in == width,
+                  "every layer must keep the node width of the encoder");
+      TORCH_CHECK(layer.node_b.in == layer.edge.O && layer.edge.H == layer.src.out && layer.dst.out == layer.src.out,
+                  "edge widths do not match");
+      const int64_t glob_hidden = layer.glob_a ? layer.glob_a->out : 0;
+      TORCH_CHECK(layer.terms.out == layer.src.out + layer.node_a.out + glob_hidden,
+                  "terms_wt must be (g, H + Hn + Hg)");
+      TORCH_CHECK(!layer.glob_a || (layer.glob_a->in == width && layer.glob_b->in == layer.edge.O),
+                  "the global update must act on [min node, min aggregated]");
+    }
+    for (int64_t k = 0; k + 1 < depth; ++k)
+      TORCH_CHECK(layers[k].glob2->out == layers[k + 1].terms.in, "the global width must match the next layer's");
+    TORCH_CHECK(dec1.in == width, "the decoder must act on the node width");
+
+    const int64_t np = padded<scalar_t>(width), e = first.edge.O, H = first.src.out, Hp = padded<scalar_t>(H);
+    int64_t hidden = std::max(enc1.outp, dec1.outp);
+    for (const auto& layer : layers) hidden = std::max(hidden, layer.node_a.outp);
+    std::vector<scalar_t> node(N * np, 0), next(N * np, 0), hid(N * hidden), p_src(N * Hp), p_dst(N * Hp);
+    std::vector<scalar_t> aggregated(N * e), features[2] = {std::vector<scalar_t>(E * e), std::vector<scalar_t>(E * e)};
+    std::vector<scalar_t> delta(N * dec2.outp), node_min(B * width), edge_min(B * e), terms, hg, glob;
+    std::vector<int64_t> batch(N);
+    const int64_t* ip = indptr.data_ptr<int64_t>();
+    const int64_t* col = src.data_ptr<int64_t>();
+    const int64_t* gp = ptr.data_ptr<int64_t>();
+    for (int64_t b = 0; b < B; ++b) std::fill(batch.begin() + gp[b], batch.begin() + gp[b + 1], b);
+    const scalar_t* edge0 = edge_features.data_ptr<scalar_t>();
+    const auto rows = [&](auto&& f) { at::parallel_for(0, N, kRowGrain, f); };
+
+    for (int64_t s = 0; s < S; ++s) {
+      const scalar_t* x = (s == 0 ? state : out[s - 1]).data_ptr<scalar_t>();
+      rows([&](int64_t r0, int64_t r1) {  // node = state encoder(x)
+        const int64_t m = r1 - r0;
+        scalar_t* h = hid.data() + r0 * enc1.outp;
+        enc1.apply(m, x + r0 * D, D, h, true);
+        enc2.apply(m, h, enc1.outp, node.data() + r0 * np, true);
+      });
+      const scalar_t* terms_at = layer0_terms.data_ptr<scalar_t>() + s * B * W0;  // (B, ld_terms)
+      int64_t ld_terms = W0;
+      for (int64_t k = 0; k < depth; ++k) {
+        const Layer<scalar_t>& layer = layers[k];
+        const bool last = k == depth - 1;
+        const int64_t Hn = layer.node_a.out, Hnp = layer.node_a.outp;
+        const scalar_t* in_features = k == 0 ? edge0 : features[(k - 1) % 2].data();
+        scalar_t* out_features = last ? nullptr : features[k % 2].data();
+        rows([&](int64_t r0, int64_t r1) {  // p_src, and p_dst with the graph term
+          const int64_t m = r1 - r0;
+          std::fill(p_src.begin() + r0 * Hp, p_src.begin() + r1 * Hp, scalar_t(0));
+          layer.src.accumulate(m, node.data() + r0 * np, np, p_src.data() + r0 * Hp, Hp);
+          fill_rows_from(p_dst.data(), r0, r1, Hp, H, [&](int64_t r) { return terms_at + batch[r] * ld_terms; });
+          layer.dst.accumulate(m, node.data() + r0 * np, np, p_dst.data() + r0 * Hp, Hp);
+        });
+        std::fill(aggregated.begin(), aggregated.end(), scalar_t(0));
+        if (E) {
+          const EdgeInputs<scalar_t> in{p_src.data(), p_dst.data(), nullptr, nullptr, nullptr, H, Hp};
+          layer.edge.run(ip, col, N, in, in_features, aggregated.data(), out_features);
+        }
+        rows([&](int64_t r0, int64_t r1) {  // node update
+          const int64_t m = r1 - r0;
+          fill_rows_from(hid.data(), r0, r1, Hnp, Hn, [&](int64_t r) { return terms_at + batch[r] * ld_terms + H; });
+          scalar_t* h = hid.data() + r0 * Hnp;
+          layer.node_a.accumulate(m, node.data() + r0 * np, np, h, Hnp);
+          layer.node_b.accumulate(m, aggregated.data() + r0 * e, e, h, Hnp);
+          gelu_inplace(h, m * Hnp);
+          scalar_t* v = next.data() + r0 * np;
+          fill_rows(v, m, np, layer.node2.b.data(), np);
+          layer.node2.accumulate(m, h, Hnp, v, np);
+          gelu_inplace(v, m * np);
+        });
+        std::swap(node, next);
+        if (last) break;
+        graph_min(node.data(), np, width, gp, B, node_min.data());
+        graph_min(aggregated.data(), e, e, gp, B, edge_min.data());
+        const auto& glob_a = *layer.glob_a;
+        const auto& glob_b = *layer.glob_b;
+        const auto& glob2 = *layer.glob2;
+        hg.resize(B * glob_a.outp);
+        fill_rows_from(hg.data(), 0, B, glob_a.outp, glob_a.out,
+                       [&](int64_t b) { return terms_at + b * ld_terms + H + Hn; });
+        glob_a.accumulate(B, node_min.data(), width, hg.data(), glob_a.outp);
+        glob_b.accumulate(B, edge_min.data(), e, hg.data(), glob_a.outp);
+        gelu_inplace(hg.data(), B * glob_a.outp);
+        glob.resize(B * glob2.outp);
+        glob2.apply(B, hg.data(), glob_a.outp, glob.data(), true);
+        const Linear<scalar_t>& next_terms = layers[k + 1].terms;  // the next layer's per-graph terms
+        terms.resize(B * next_terms.outp);
+        next_terms.apply(B, glob.data(), glob2.outp, terms.data(), false);
+        terms_at = terms.data();
+        ld_terms = next_terms.outp;
+      }
+      scalar_t* y = out[s].data_ptr<scalar_t>();
+      rows([&](int64_t r0, int64_t r1) {  // decoder and the update
+        const int64_t m = r1 - r0;
+        scalar_t* h = hid.data() + r0 * dec1.outp;
+        dec1.apply(m, node.data() + r0 * np, np, h, true);
+        scalar_t* dl = delta.data() + r0 * dec2.outp;
+        dec2.apply(m, h, dec1.outp, dl, false);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = 0; c < D; ++c) y[r * D + c] = x[r * D + c] + delta[r * dec2.outp + c];
+      });
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastsim, CPU, m) { m.impl("ngs_rollout", &ngs_rollout_cpu); }
+
+// Inference only (rollouts run under torch.inference_mode): not differentiable, its outputs never require grad.
+TORCH_LIBRARY_IMPL(fastsim, Autograd, m) { m.impl("ngs_rollout", torch::CppFunction::makeFallthrough()); }
+
+}  // namespace fastsim
