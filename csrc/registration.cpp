@@ -32,6 +32,10 @@ TORCH_LIBRARY(fastsim, m) {
   m.def(
       "ngs_rollout(Tensor state, Tensor indptr, Tensor src, Tensor ptr, Tensor edge_features, "
       "Tensor layer0_terms, Tensor[] weights) -> Tensor");
+  // GNRK's Burgers approximator f_θ in one call (CPU, inference; csrc/message_passing/gnrk_burgers_cpu.cpp).
+  m.def(
+      "gnrk_burgers_f(Tensor x, Tensor indptr, Tensor src, Tensor rev_perm, Tensor e1_term, Tensor e2_term, "
+      "Tensor v1_term, Tensor v2_term, Tensor ext_term, Tensor[] weights) -> Tensor");
   m.def("rk_stage(Tensor y, Tensor dt, Tensor[] ks, float[] coeffs) -> Tensor");
   m.def(
       "rk_error_norm(Tensor y0, Tensor y1, Tensor dt, Tensor[] ks, float[] b_err, float[] b_err_aux, "

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/gelu.h"
+
 namespace fastsim {
 
 // n rounded up to whole SIMD vectors of scalar_t.
@@ -88,5 +90,33 @@ template <typename scalar_t>
 void fill_rows(scalar_t* tile, int64_t t, int64_t ld, const scalar_t* row, int64_t n) {
   for (int64_t k = 0; k < t; ++k) std::copy(row, row + n, tile + k * ld);
 }
+
+// A Linear `y = x @ wt + b` on row blocks, wt padded to (in, outp); `b` zero when the Linear has none.
+template <typename scalar_t>
+struct TileLinear {
+  int64_t in, out, outp;
+  std::vector<scalar_t> wt, b;
+
+  TileLinear(const at::Tensor& w_t, const at::Tensor* bias)
+      : in(w_t.size(0)),
+        out(w_t.size(1)),
+        outp(padded<scalar_t>(out)),
+        wt(padded_weight<scalar_t>(w_t, /*transpose=*/false)),
+        b(outp, scalar_t(0)) {
+    if (bias) std::copy(bias->data_ptr<scalar_t>(), bias->data_ptr<scalar_t>() + out, b.begin());
+  }
+
+  // y[r, :outp] += x[r, :in] @ wt for m rows (x rows of stride ldx, y rows of stride ldy).
+  void accumulate(int64_t m, const scalar_t* x, int64_t ldx, scalar_t* y, int64_t ldy) const {
+    tile_gemm(m, outp, in, x, ldx, 1, wt.data(), outp, y, ldy);
+  }
+
+  // y (m × outp, contiguous) = [GELU](b + x @ wt).
+  void apply(int64_t m, const scalar_t* x, int64_t ldx, scalar_t* y, bool gelu) const {
+    fill_rows(y, m, outp, b.data(), outp);
+    accumulate(m, x, ldx, y, outp);
+    if (gelu) gelu_inplace(y, m * outp);
+  }
+};
 
 }  // namespace fastsim

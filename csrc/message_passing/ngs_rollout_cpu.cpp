@@ -43,44 +43,16 @@
 namespace fastsim {
 namespace {
 
-// Rows per parallel chunk of the node-level stages.
-constexpr int64_t kRowGrain = 64;
+// Node rows per tile of the node-level stages (and the smallest parallel chunk).
+constexpr int64_t kRowTile = 64;
 
-// A Linear `y = x @ wt + b` on row blocks, wt padded to (in, outp); `b` zero when the Linear has none.
-template <typename scalar_t>
-struct Linear {
-  int64_t in, out, outp;
-  std::vector<scalar_t> wt, b;
-
-  Linear(const at::Tensor& w_t, const at::Tensor* bias)
-      : in(w_t.size(0)),
-        out(w_t.size(1)),
-        outp(padded<scalar_t>(out)),
-        wt(padded_weight<scalar_t>(w_t, /*transpose=*/false)),
-        b(outp, scalar_t(0)) {
-    if (bias) std::copy(bias->data_ptr<scalar_t>(), bias->data_ptr<scalar_t>() + out, b.begin());
-  }
-
-  // y[r, :outp] += x[r, :in] @ wt for m rows (x rows of stride ldx, y rows of stride ldy).
-  void accumulate(int64_t m, const scalar_t* x, int64_t ldx, scalar_t* y, int64_t ldy) const {
-    tile_gemm(m, outp, in, x, ldx, 1, wt.data(), outp, y, ldy);
-  }
-
-  // y (m × outp, contiguous) = [GELU](b + x @ wt).
-  void apply(int64_t m, const scalar_t* x, int64_t ldx, scalar_t* y, bool gelu) const {
-    fill_rows(y, m, outp, b.data(), outp);
-    accumulate(m, x, ldx, y, outp);
-    if (gelu) gelu_inplace(y, m * outp);
-  }
-};
-
-// Row r of y (stride ld) set to `row_of(r)`'s first n values and zeros up to ld, for rows [begin, end).
+// Rows 0..m of y (stride ld) set to the first n values of `row_of(k)` and zeros up to ld.
 template <typename scalar_t, typename RowOf>
-void fill_rows_from(scalar_t* y, int64_t begin, int64_t end, int64_t ld, int64_t n, RowOf row_of) {
-  for (int64_t r = begin; r < end; ++r) {
-    const scalar_t* row = row_of(r);
-    std::copy(row, row + n, y + r * ld);
-    std::fill(y + r * ld + n, y + (r + 1) * ld, scalar_t(0));
+void fill_rows_from(scalar_t* y, int64_t m, int64_t ld, int64_t n, RowOf row_of) {
+  for (int64_t k = 0; k < m; ++k) {
+    const scalar_t* row = row_of(k);
+    std::copy(row, row + n, y + k * ld);
+    std::fill(y + k * ld + n, y + (k + 1) * ld, scalar_t(0));
   }
 }
 
@@ -101,11 +73,11 @@ void graph_min(const scalar_t* x, int64_t ld, int64_t n, const int64_t* ptr, int
 
 template <typename scalar_t>
 struct Layer {
-  Linear<scalar_t> src, dst;
+  TileLinear<scalar_t> src, dst;
   EdgeMlp<scalar_t> edge;
-  Linear<scalar_t> node_a, node_b, node2;  // node update: first Linear's [node | aggregated] blocks, second
-  Linear<scalar_t> terms;                  // global blocks of the three first Linears (per-graph terms)
-  std::optional<Linear<scalar_t>> glob_a, glob_b, glob2;  // global update; none in the last layer
+  TileLinear<scalar_t> node_a, node_b, node2;  // node update: first Linear's [node | aggregated] blocks, second
+  TileLinear<scalar_t> terms;                  // global blocks of the three first Linears (per-graph terms)
+  std::optional<TileLinear<scalar_t>> glob_a, glob_b, glob2;  // global update; none in the last layer
 
   // w: this layer's weights in the documented order; n: node width.
   Layer(const at::Tensor* w, int64_t n, bool last)
@@ -161,13 +133,13 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
   if (S == 0 || N == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "ngs_rollout_cpu", [&] {
     const at::Tensor* w = weights.data();
-    const Linear<scalar_t> enc1(w[0], &w[1]), enc2(w[2], &w[3]);
+    const TileLinear<scalar_t> enc1(w[0], &w[1]), enc2(w[2], &w[3]);
     std::vector<Layer<scalar_t>> layers;
     const int64_t width = enc2.out;  // n
     for (int64_t k = 0; k < depth; ++k)
       layers.emplace_back(w + 4 + k * kLayerWeights, width, k == depth - 1);
     const at::Tensor* d = w + weights.size() - 4;
-    const Linear<scalar_t> dec1(d[0], &d[1]), dec2(d[2], &d[3]);
+    const TileLinear<scalar_t> dec1(d[0], &d[1]), dec2(d[2], &d[3]);
     const Layer<scalar_t>& first = layers.front();
     TORCH_CHECK(first.terms.out == W0, "layer0_terms must have the width of layer 0's per-graph terms");
     TORCH_CHECK(dec2.out == D && enc1.in == D, "the encoder and decoder must act on the state's width");
@@ -189,24 +161,31 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
     const int64_t np = padded<scalar_t>(width), e = first.edge.O, H = first.src.out, Hp = padded<scalar_t>(H);
     int64_t hidden = std::max(enc1.outp, dec1.outp);
     for (const auto& layer : layers) hidden = std::max(hidden, layer.node_a.outp);
-    std::vector<scalar_t> node(N * np, 0), next(N * np, 0), hid(N * hidden), p_src(N * Hp), p_dst(N * Hp);
-    std::vector<scalar_t> aggregated(N * e), features[2] = {std::vector<scalar_t>(E * e), std::vector<scalar_t>(E * e)};
-    std::vector<scalar_t> delta(N * dec2.outp), node_min(B * width), edge_min(B * e), terms, hg, glob;
+    std::vector<scalar_t> node(N * np, 0), p_src(N * Hp), p_dst(N * Hp), aggregated(N * e);
+    std::vector<scalar_t> features[2] = {std::vector<scalar_t>(E * e), std::vector<scalar_t>(E * e)};
+    std::vector<scalar_t> node_min(B * width), edge_min(B * e), terms, hg, glob;
     std::vector<int64_t> batch(N);
     const int64_t* ip = indptr.data_ptr<int64_t>();
     const int64_t* col = src.data_ptr<int64_t>();
     const int64_t* gp = ptr.data_ptr<int64_t>();
     for (int64_t b = 0; b < B; ++b) std::fill(batch.begin() + gp[b], batch.begin() + gp[b + 1], b);
     const scalar_t* edge0 = edge_features.data_ptr<scalar_t>();
-    const auto rows = [&](auto&& f) { at::parallel_for(0, N, kRowGrain, f); };
+    // f(i0, m, h, v) for tiles of m ≤ kRowTile node rows from i0, chunks of tiles in parallel, with two per-chunk
+    // scratch tiles: h (kRowTile × hidden) and v (kRowTile × max(np, decoder output)). The node-level stages
+    // are row-local, so no (N × hidden) tensor is needed.
+    const int64_t wide = std::max(np, dec2.outp);
+    const auto tiles = [&](auto&& f) {
+      at::parallel_for(0, N, kRowTile, [&](int64_t r0, int64_t r1) {
+        std::vector<scalar_t> h(kRowTile * hidden), v(kRowTile * wide);
+        for (int64_t i0 = r0; i0 < r1; i0 += kRowTile) f(i0, std::min(kRowTile, r1 - i0), h.data(), v.data());
+      });
+    };
 
     for (int64_t s = 0; s < S; ++s) {
       const scalar_t* x = (s == 0 ? state : out[s - 1]).data_ptr<scalar_t>();
-      rows([&](int64_t r0, int64_t r1) {  // node = state encoder(x)
-        const int64_t m = r1 - r0;
-        scalar_t* h = hid.data() + r0 * enc1.outp;
-        enc1.apply(m, x + r0 * D, D, h, true);
-        enc2.apply(m, h, enc1.outp, node.data() + r0 * np, true);
+      tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t*) {  // node = state encoder(x)
+        enc1.apply(m, x + i0 * D, D, h, true);
+        enc2.apply(m, h, enc1.outp, node.data() + i0 * np, true);
       });
       const scalar_t* terms_at = layer0_terms.data_ptr<scalar_t>() + s * B * W0;  // (B, ld_terms)
       int64_t ld_terms = W0;
@@ -216,31 +195,26 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         const int64_t Hn = layer.node_a.out, Hnp = layer.node_a.outp;
         const scalar_t* in_features = k == 0 ? edge0 : features[(k - 1) % 2].data();
         scalar_t* out_features = last ? nullptr : features[k % 2].data();
-        rows([&](int64_t r0, int64_t r1) {  // p_src, and p_dst with the graph term
-          const int64_t m = r1 - r0;
-          std::fill(p_src.begin() + r0 * Hp, p_src.begin() + r1 * Hp, scalar_t(0));
-          layer.src.accumulate(m, node.data() + r0 * np, np, p_src.data() + r0 * Hp, Hp);
-          fill_rows_from(p_dst.data(), r0, r1, Hp, H, [&](int64_t r) { return terms_at + batch[r] * ld_terms; });
-          layer.dst.accumulate(m, node.data() + r0 * np, np, p_dst.data() + r0 * Hp, Hp);
+        tiles([&](int64_t i0, int64_t m, scalar_t*, scalar_t*) {  // p_src, and p_dst with the graph term
+          std::fill(p_src.begin() + i0 * Hp, p_src.begin() + (i0 + m) * Hp, scalar_t(0));
+          layer.src.accumulate(m, node.data() + i0 * np, np, p_src.data() + i0 * Hp, Hp);
+          fill_rows_from(p_dst.data() + i0 * Hp, m, Hp, H, [&](int64_t k) { return terms_at + batch[i0 + k] * ld_terms; });
+          layer.dst.accumulate(m, node.data() + i0 * np, np, p_dst.data() + i0 * Hp, Hp);
         });
         std::fill(aggregated.begin(), aggregated.end(), scalar_t(0));
         if (E) {
           const EdgeInputs<scalar_t> in{p_src.data(), p_dst.data(), nullptr, nullptr, nullptr, H, Hp};
           layer.edge.run(ip, col, N, in, in_features, aggregated.data(), out_features);
         }
-        rows([&](int64_t r0, int64_t r1) {  // node update
-          const int64_t m = r1 - r0;
-          fill_rows_from(hid.data(), r0, r1, Hnp, Hn, [&](int64_t r) { return terms_at + batch[r] * ld_terms + H; });
-          scalar_t* h = hid.data() + r0 * Hnp;
-          layer.node_a.accumulate(m, node.data() + r0 * np, np, h, Hnp);
-          layer.node_b.accumulate(m, aggregated.data() + r0 * e, e, h, Hnp);
+        // Node update, in place: a row's new features depend on its own old ones and its aggregate only.
+        tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {
+          fill_rows_from(h, m, Hnp, Hn, [&](int64_t k) { return terms_at + batch[i0 + k] * ld_terms + H; });
+          layer.node_a.accumulate(m, node.data() + i0 * np, np, h, Hnp);
+          layer.node_b.accumulate(m, aggregated.data() + i0 * e, e, h, Hnp);
           gelu_inplace(h, m * Hnp);
-          scalar_t* v = next.data() + r0 * np;
-          fill_rows(v, m, np, layer.node2.b.data(), np);
-          layer.node2.accumulate(m, h, Hnp, v, np);
-          gelu_inplace(v, m * np);
+          layer.node2.apply(m, h, Hnp, v, true);
+          std::copy(v, v + m * np, node.data() + i0 * np);
         });
-        std::swap(node, next);
         if (last) break;
         graph_min(node.data(), np, width, gp, B, node_min.data());
         graph_min(aggregated.data(), e, e, gp, B, edge_min.data());
@@ -248,28 +222,25 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         const auto& glob_b = *layer.glob_b;
         const auto& glob2 = *layer.glob2;
         hg.resize(B * glob_a.outp);
-        fill_rows_from(hg.data(), 0, B, glob_a.outp, glob_a.out,
+        fill_rows_from(hg.data(), B, glob_a.outp, glob_a.out,
                        [&](int64_t b) { return terms_at + b * ld_terms + H + Hn; });
         glob_a.accumulate(B, node_min.data(), width, hg.data(), glob_a.outp);
         glob_b.accumulate(B, edge_min.data(), e, hg.data(), glob_a.outp);
         gelu_inplace(hg.data(), B * glob_a.outp);
         glob.resize(B * glob2.outp);
         glob2.apply(B, hg.data(), glob_a.outp, glob.data(), true);
-        const Linear<scalar_t>& next_terms = layers[k + 1].terms;  // the next layer's per-graph terms
+        const TileLinear<scalar_t>& next_terms = layers[k + 1].terms;  // the next layer's per-graph terms
         terms.resize(B * next_terms.outp);
         next_terms.apply(B, glob.data(), glob2.outp, terms.data(), false);
         terms_at = terms.data();
         ld_terms = next_terms.outp;
       }
       scalar_t* y = out[s].data_ptr<scalar_t>();
-      rows([&](int64_t r0, int64_t r1) {  // decoder and the update
-        const int64_t m = r1 - r0;
-        scalar_t* h = hid.data() + r0 * dec1.outp;
-        dec1.apply(m, node.data() + r0 * np, np, h, true);
-        scalar_t* dl = delta.data() + r0 * dec2.outp;
-        dec2.apply(m, h, dec1.outp, dl, false);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = 0; c < D; ++c) y[r * D + c] = x[r * D + c] + delta[r * dec2.outp + c];
+      tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {  // decoder and the update
+        dec1.apply(m, node.data() + i0 * np, np, h, true);
+        dec2.apply(m, h, dec1.outp, v, false);
+        for (int64_t r = 0; r < m; ++r)
+          for (int64_t c = 0; c < D; ++c) y[(i0 + r) * D + c] = x[(i0 + r) * D + c] + v[r * dec2.outp + c];
       });
     }
   });

@@ -15,10 +15,10 @@ SIZES = [(40,), (20, 1, 35), (9, 0, 6)]  # one graph; batches with a one-node gr
 
 def make_plan(system, sizes, dtype=torch.float64, steps=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    graphs = [erdos_renyi(n, 3.0, generator=gen) if n > 1 else Graph.from_edge_index(torch.zeros(2, 0, dtype=torch.long), 1)
-              for n in sizes if n]  # fmt: skip
+    no_edges = torch.zeros(2, 0, dtype=torch.long)
+    graphs = [erdos_renyi(n, 3.0, generator=gen) if n > 1 else Graph.from_edge_index(no_edges, 1) for n in sizes if n]
     if 0 in sizes:  # the edgeless graph
-        graphs.append(Graph.from_edge_index(torch.zeros(2, 0, dtype=torch.long), 5))
+        graphs.append(Graph.from_edge_index(no_edges, 5))
     graph = Graph.batch_graphs(graphs)
     torch.manual_seed(seed)
     model = NGS.for_system(system, emb_dim=4).to(dtype).eval()
@@ -74,7 +74,9 @@ def test_model_rollout_uses_the_compiled_op_only_where_it_applies():
     assert plan.fused
     with torch.inference_mode():
         kuramoto = NGS.for_system("kuramoto", emb_dim=4).double()
-        coefficients = kuramoto.encode_coefficients(graph, node=torch.randn(30, dtype=torch.float64), glob=torch.rand(1, dtype=torch.float64))
+        coefficients = kuramoto.encode_coefficients(
+            graph, node=torch.randn(30, dtype=torch.float64), glob=torch.rand(1, dtype=torch.float64)
+        )
         assert not RolloutPlan(kuramoto, graph, coefficients, torch.full((2, 1), 0.1, dtype=torch.float64)).fused
 
 
