@@ -12,16 +12,16 @@ calls plus module and argument-checking overhead, which sets the time more than 
 
 On the CPU, for a fixed graph, `run` then does all the steps in one call of the compiled op
 `torch.ops.fastsim.ngs_rollout` (csrc/message_passing/ngs_rollout_cpu.cpp): every product a register-blocked tile
-product on buffers allocated once, no concatenation formed, no per-step dispatch (a 123-node heat rollout runs
-≈ 2.5× faster than with `step`). Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the phases every step)
-`step` runs the remaining per-state work with the fused graph ops called directly (their inputs were checked
-once). Every layer hands its `(E, e)` edge features and `W_edge` to the fused op, which projects them per tile of
-edges (on the CPU), so no `(E, H)` tensor exists at any point of a rollout: caching the first layer's projection
-would save ≈ 4 % of a Rössler step and cost more memory than the authors' PyG formulation uses in all. The results
-equal the generic step's up to float rounding (sums regrouped).
+product on tiles of node rows in cache, no concatenation formed, nothing dispatched or allocated per step (a
+123-node heat rollout runs ≈ 3× faster than with `step`: 9.2 → 3.1 ms). Elsewhere (CUDA; Kuramoto, whose edges are
+rebuilt from the phases every step) `step` runs the remaining per-state work with the fused graph ops called
+directly (their inputs were checked once). Either way every layer hands its `(E, e)` edge features and `W_edge` to
+the fused edge step, which projects them per tile of edges (on the CPU), so no `(E, H)` tensor exists at any point
+of a rollout: caching the first layer's projection would save ≈ 4 % of a Rössler step and cost more memory than the
+authors' PyG formulation uses in all. The results equal the generic step's up to float rounding (sums regrouped).
 
-On small CPU problems the steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen sends
-float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
+On small CPU problems the tensor-op steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen
+sends float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
 elements; ATen's own vectorised kernels then take over (a 123-node heat rollout runs ≈ 1.4× faster). On larger
 tensors oneDNN is as fast or faster, so it stays on there.
 """
