@@ -190,10 +190,10 @@ def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edg
 
 
 def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, layer0_terms, weights, *_, **__):
-    """FLOPs of the fused rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every Linear
+    """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every Linear
     ((in, out) weights in the op's order; biases are 1-D), with rows = N for the node-level Linears, E for the
-    edge MLP's and B for the per-graph ones (layer 0's
-    per-graph terms arrive precomputed, counted where the plan forms them)."""
+    edge MLP's and B for the per-graph ones (layer 0's per-graph terms arrive precomputed: counted where the plan
+    forms them)."""
     nodes, edges, graphs, steps = indptr[0] - 1, src[0], ptr[0] - 1, layer0_terms[0]
     per_layer = [nodes, nodes, edges, edges, 0, nodes, nodes, 0, graphs, 0, graphs, graphs, 0]
     layers = (len(weights) - 8 + 3) // 13

@@ -1,5 +1,5 @@
 // A whole NGS rollout on the CPU in one call (fastsim/models/ngs_rollout.py builds the arguments; docs/ops.md):
-// every step's state encoder, graph-network layers and decoder run here on buffers allocated once.
+// every step's state encoder, graph-network layers and decoder run here, with nothing dispatched per step.
 //
 // At the sizes NGS is used at (hundreds of nodes, widths 8–350) a step written as tensor ops is ≈ 50 ATen calls
 // whose fixed costs (dispatch, allocation, a BLAS call for a 123 × 16 × 8 product) exceed their arithmetic:
@@ -16,8 +16,8 @@
 //     aggregated[i] = Σ_{e into i} m[e],  m[e] = GELU(GELU(p_src[j] + p_dst[i] + f[e] w_edgeᵀ) w2ᵀ + b2),
 //       f = edge_features for k = 0, else the previous layer's m
 //     node = GELU(GELU([node, aggregated] @ node_w1t + node_bias[batch]) @ node_w2t + node_b2)
-//     (not in the last layer) glob = GELU(GELU([min node, min aggregated] @ glob_w1t + glob_bias) @ glob_w2t + glob_b2),
-//       minima per graph over its nodes (0 for a graph without nodes, as segment_reduce gives)
+//     (not in the last layer) glob = GELU(GELU([min node, min aggregated] @ glob_w1t + glob_bias) @ glob_w2t
+//       + glob_b2), minima per graph over its nodes (0 for a graph without nodes, as segment_reduce gives)
 //   state(t_{s+1}) = x + GELU(node @ dec_w1t + dec_b1) @ dec_w2t + dec_b2
 //
 // weights, in order (every `*t` is a Linear's weight transposed, (in, out) contiguous):
@@ -198,7 +198,8 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         tiles([&](int64_t i0, int64_t m, scalar_t*, scalar_t*) {  // p_src, and p_dst with the graph term
           std::fill(p_src.begin() + i0 * Hp, p_src.begin() + (i0 + m) * Hp, scalar_t(0));
           layer.src.accumulate(m, node.data() + i0 * np, np, p_src.data() + i0 * Hp, Hp);
-          fill_rows_from(p_dst.data() + i0 * Hp, m, Hp, H, [&](int64_t k) { return terms_at + batch[i0 + k] * ld_terms; });
+          fill_rows_from(p_dst.data() + i0 * Hp, m, Hp, H,
+                         [&](int64_t k) { return terms_at + batch[i0 + k] * ld_terms; });
           layer.dst.accumulate(m, node.data() + i0 * np, np, p_dst.data() + i0 * Hp, Hp);
         });
         std::fill(aggregated.begin(), aggregated.end(), scalar_t(0));
