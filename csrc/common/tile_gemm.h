@@ -91,6 +91,16 @@ void fill_rows(scalar_t* tile, int64_t t, int64_t ld, const scalar_t* row, int64
   for (int64_t k = 0; k < t; ++k) std::copy(row, row + n, tile + k * ld);
 }
 
+// Rows 0..m of y (stride ld) set to the first n values of `row_of(k)` and zeros up to ld.
+template <typename scalar_t, typename RowOf>
+void fill_rows_from(scalar_t* y, int64_t m, int64_t ld, int64_t n, RowOf row_of) {
+  for (int64_t k = 0; k < m; ++k) {
+    const scalar_t* row = row_of(k);
+    std::copy(row, row + n, y + k * ld);
+    std::fill(y + k * ld + n, y + (k + 1) * ld, scalar_t(0));
+  }
+}
+
 // A Linear `y = x @ wt + b` on row blocks, wt padded to (in, outp); `b` zero when the Linear has none.
 template <typename scalar_t>
 struct TileLinear {

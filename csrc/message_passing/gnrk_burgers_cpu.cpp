@@ -142,34 +142,22 @@ at::Tensor gnrk_burgers_f_cpu(const at::Tensor& x, const at::Tensor& indptr, con
           std::copy(e1_in.data() + i * P, e1_in.data() + (i + 1) * P, row + P);
         }
         // w1 = MLP_v1(bar1 v1_t + v1_term)
-        for (int64_t k = 0; k < m; ++k) {
-          std::copy(v1t + (i0 + k) * H, v1t + (i0 + k + 1) * H, z.data() + k * Hp);
-          std::fill(z.data() + k * Hp + H, z.data() + (k + 1) * Hp, scalar_t(0));
-        }
+        fill_rows_from(z.data(), m, Hp, H, [&](int64_t k) { return v1t + (i0 + k) * H; });
         w.v1.accumulate(m, bar1.data(), 2 * P, z.data(), Hp);
         w.finish(m, z.data(), Hp, w.v1_out, w1.data());
         // round 2: rows (i, a, b) = bar1[i, a] e2_far_t + e2_term[4i + 2a + b]
-        for (int64_t r = 0; r < 4 * m; ++r) {
-          std::copy(e2t + (4 * i0 + r) * H, e2t + (4 * i0 + r + 1) * H, z.data() + r * Hp);
-          std::fill(z.data() + r * Hp + H, z.data() + (r + 1) * Hp, scalar_t(0));
-        }
+        fill_rows_from(z.data(), 4 * m, Hp, H, [&](int64_t r) { return e2t + (4 * i0 + r) * H; });
         for (int b = 0; b < 2; ++b)  // the (i, a) rows of bar1 are its P-wide halves; row (i, a, b) = 2 (i, a) + b
           w.e2_far.accumulate(2 * m, bar1.data(), P, z.data() + b * Hp, 2 * Hp);
         w.finish(4 * m, z.data(), Hp, w.e2_out, msg.data());
         for (int64_t r = 0; r < 2 * m; ++r)
           for (int64_t c = 0; c < P; ++c) bar2[r * P + c] = msg[(2 * r) * Pp + c] + msg[(2 * r + 1) * Pp + c];
         // w2 = MLP_v2(bar2 v2_t + v2_term)
-        for (int64_t k = 0; k < m; ++k) {
-          std::copy(v2t + (i0 + k) * H, v2t + (i0 + k + 1) * H, z.data() + k * Hp);
-          std::fill(z.data() + k * Hp + H, z.data() + (k + 1) * Hp, scalar_t(0));
-        }
+        fill_rows_from(z.data(), m, Hp, H, [&](int64_t k) { return v2t + (i0 + k) * H; });
         w.v2.accumulate(m, bar2.data(), 2 * P, z.data(), Hp);
         w.finish(m, z.data(), Hp, w.v2_out, w2.data());
         // out = decoder(MLP_ext(h, w2, w1))
-        for (int64_t k = 0; k < m; ++k) {
-          std::copy(extt + (i0 + k) * H, extt + (i0 + k + 1) * H, z.data() + k * Hp);
-          std::fill(z.data() + k * Hp + H, z.data() + (k + 1) * Hp, scalar_t(0));
-        }
+        fill_rows_from(z.data(), m, Hp, H, [&](int64_t k) { return extt + (i0 + k) * H; });
         w.ext_h.accumulate(m, h.data() + i0 * P, P, z.data(), Hp);
         w.ext_w2.accumulate(m, w2.data(), Pp, z.data(), Hp);
         w.ext_w1.accumulate(m, w1.data(), Pp, z.data(), Hp);

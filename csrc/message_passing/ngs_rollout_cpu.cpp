@@ -46,16 +46,6 @@ namespace {
 // Node rows per tile of the node-level stages (and the smallest parallel chunk).
 constexpr int64_t kRowTile = 64;
 
-// Rows 0..m of y (stride ld) set to the first n values of `row_of(k)` and zeros up to ld.
-template <typename scalar_t, typename RowOf>
-void fill_rows_from(scalar_t* y, int64_t m, int64_t ld, int64_t n, RowOf row_of) {
-  for (int64_t k = 0; k < m; ++k) {
-    const scalar_t* row = row_of(k);
-    std::copy(row, row + n, y + k * ld);
-    std::fill(y + k * ld + n, y + (k + 1) * ld, scalar_t(0));
-  }
-}
-
 // Per-graph minima over rows [ptr[b], ptr[b+1]) of x (stride ld, n columns) into out (B × n); 0 for no rows.
 template <typename scalar_t>
 void graph_min(const scalar_t* x, int64_t ld, int64_t n, const int64_t* ptr, int64_t B, scalar_t* out) {
