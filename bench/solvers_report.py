@@ -106,7 +106,12 @@ def render_stiff(stiff: dict[str, tuple[stiff_cases.StiffWorkload, dict[str, lis
     lines += ["", "Ladders (rtol: digits, seconds):", ""]
     for name, (_, rows) in stiff.items():
         for solver, runs in rows.items():
-            ladder = ", ".join(f"{r['rtol']:.0e}: {r['digits']:.1f}, {r['time']:.3g}" for r in runs)
+            ladder = ", ".join(
+                f"{r['rtol']:.0e}: {r['digits']:.1f}, {r['time']:.3g}"
+                if r["time"] is not None
+                else f"{r['rtol']:.0e}: stopped unfinished after {r['stopped']:g} s"
+                for r in runs
+            )
             lines.append(f"- {name}, {solver}: {ladder}")
     lines += [
         "",

@@ -200,9 +200,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_a
                 "grad_edge must be (E, O)");
   }
   at::Tensor grad_p_src = at::zeros_like(p_src), grad_p_dst = at::zeros_like(p_dst);
-  at::Tensor grad_edge_term = at::zeros({need_edge_grad ? E : 0, H}, p_src.options());
+  // Every row is written by the destination sweep (it visits each edge once): no zero fill.
+  at::Tensor grad_edge_term = at::empty({need_edge_grad ? E : 0, H}, p_src.options());
   at::Tensor grad_w2 = at::zeros_like(w2), grad_b2 = at::zeros_like(b2);
-  if (E == 0 || O == 0) return {grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2};
+  if (E == 0 || O == 0) return {grad_p_src, grad_p_dst, grad_edge_term.zero_(), grad_w2, grad_b2};
   const int64_t* ip = indptr.data_ptr<int64_t>();
   const int64_t* col = src.data_ptr<int64_t>();
   const int64_t* rip = rev_indptr.data_ptr<int64_t>();
