@@ -72,12 +72,12 @@ void tile_gemm(int64_t m, int64_t n, int64_t K, const scalar_t* a, int64_t a_row
   if (col < n) tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
 }
 
-// A contiguous 2-D `w` (or its transpose when `transpose`), (rows × cols), copied into a zero
-// (rows × cols_padded) buffer; read through strides, with no transposed copy.
+// A 2-D `w` (or its transpose when `transpose`), (rows × cols), copied into a zero (rows × cols_padded) buffer;
+// read through its strides, so transposed views and column blocks of a weight need no copy of their own.
 template <typename scalar_t>
 std::vector<scalar_t> padded_weight(const at::Tensor& w, bool transpose) {
   const int64_t rows = w.size(transpose ? 1 : 0), cols = w.size(transpose ? 0 : 1), ld = padded<scalar_t>(cols);
-  const int64_t row_stride = transpose ? 1 : cols, col_stride = transpose ? rows : 1;
+  const int64_t row_stride = w.stride(transpose ? 1 : 0), col_stride = w.stride(transpose ? 0 : 1);
   std::vector<scalar_t> out(rows * ld, scalar_t(0));
   const scalar_t* p = w.data_ptr<scalar_t>();
   for (int64_t r = 0; r < rows; ++r)
@@ -101,7 +101,8 @@ void fill_rows_from(scalar_t* y, int64_t m, int64_t ld, int64_t n, RowOf row_of)
   }
 }
 
-// A Linear `y = x @ wt + b` on row blocks, wt padded to (in, outp); `b` zero when the Linear has none.
+// A Linear `y = x @ wt + b` on row blocks, wt padded to (in, outp); `b` zero when the Linear has none. `w_t` may
+// be any strided (in, out) view, e.g. a transposed column block of an nn.Linear weight.
 template <typename scalar_t>
 struct TileLinear {
   int64_t in, out, outp;
@@ -113,7 +114,10 @@ struct TileLinear {
         outp(padded<scalar_t>(out)),
         wt(padded_weight<scalar_t>(w_t, /*transpose=*/false)),
         b(outp, scalar_t(0)) {
-    if (bias) std::copy(bias->data_ptr<scalar_t>(), bias->data_ptr<scalar_t>() + out, b.begin());
+    if (bias) {
+      const scalar_t* p = bias->data_ptr<scalar_t>();
+      for (int64_t c = 0; c < out; ++c) b[c] = p[c * bias->stride(0)];
+    }
   }
 
   // y[r, :outp] += x[r, :in] @ wt for m rows (x rows of stride ldx, y rows of stride ldy).

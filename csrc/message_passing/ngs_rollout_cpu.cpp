@@ -8,33 +8,34 @@
 // in the fused edge op (gn_edge_cpu.h), and concatenations are never formed: a Linear on [a, b] is the sum of its
 // two column blocks' products, and the per-graph global terms enter as per-node biases.
 //
-// Per step s, from x = state(t_s) (N, D):
-//   node = GELU(GELU(x @ enc_w1t + enc_b1) @ enc_w2t + enc_b2)                                    (N, n)
-//   for each layer k, with per-graph terms T_k = (graph term | node bias | global bias): the given
-//   layer0_terms[s] for k = 0, else glob @ terms_wt + terms_b:
-//     p_src = node @ src_wt,  p_dst = node @ dst_wt + graph_term[batch]
-//     aggregated[i] = Σ_{e into i} m[e],  m[e] = GELU(GELU(p_src[j] + p_dst[i] + f[e] w_edgeᵀ) w2ᵀ + b2),
+// Per step s, from x = state(t_s) (N, D), with g_0 = globals[s] (B, g), layer 0's global input:
+//   node = GELU(GELU(x W_enc1ᵀ + b) W_enc2ᵀ + b)                                                   (N, n)
+//   for each layer k, whose first Linears act on [.., g] and whose global blocks give the per-graph terms
+//   T_k = g_k @ [edge | node | glob blocks]ᵀ + [their biases] = (graph term | node bias | global bias):
+//     p_src = node @ W_srcᵀ,  p_dst = node @ W_dstᵀ + graph_term[batch]
+//     aggregated[i] = Σ_{e into i} m[e],  m[e] = GELU(GELU(p_src[j] + p_dst[i] + f[e] W_edgeᵀ) W2ᵀ + b2),
 //       f = edge_features for k = 0, else the previous layer's m
-//     node = GELU(GELU([node, aggregated] @ node_w1t + node_bias[batch]) @ node_w2t + node_b2)
-//     (not in the last layer) glob = GELU(GELU([min node, min aggregated] @ glob_w1t + glob_bias) @ glob_w2t
-//       + glob_b2), minima per graph over its nodes (0 for a graph without nodes, as segment_reduce gives)
-//   state(t_{s+1}) = x + GELU(node @ dec_w1t + dec_b1) @ dec_w2t + dec_b2
+//     node = GELU(GELU([node, aggregated] W_nodeᵀ + node_bias[batch]) W_node2ᵀ + b)
+//     (not in the last layer) g_{k+1} = GELU(GELU([min node, min aggregated] W_globᵀ + glob_bias) W_glob2ᵀ + b),
+//       minima per graph over its nodes (0 for a graph without nodes, as segment_reduce gives)
+//   state(t_{s+1}) = x + GELU(node W_dec1ᵀ + b) W_dec2ᵀ + b
 //
-// weights, in order (every `*t` is a Linear's weight transposed, (in, out) contiguous):
-//   enc_w1t, enc_b1, enc_w2t, enc_b2,
-//   per layer: src_wt (n, H), dst_wt (n, H), w_edge (H, e), w2 (e, H), b2 (e), node_w1t (n + e, Hn),
-//     node_w2t (Hn, n), node_b2 (n), terms_wt (g, W), terms_b (W) and, except in the last layer, glob_w1t
-//     (n + e, Hg), glob_w2t (Hg, g), glob_b2 (g), with W = H + Hn (+ Hg),
-//   dec_w1t, dec_b1, dec_w2t, dec_b2.
+// weights: the model's Linear layers as nn.Linear holds them (weight (out, in), bias (out)), in order:
+//   state encoder (W, b, W, b); per layer: edge MLP first (H, 2n + e + g) and second (e', H), node update first
+//   (Hn, n + e' + g) and second (n, Hn) and, except in the last layer (whose global update nobody reads), global
+//   update first (Hg, n + e' + g) and second (g', Hg); decoder (W, b, W, b). Column blocks are read in place: no
+//   split or transposed copy is made by the caller.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/checks.h"
@@ -61,99 +62,160 @@ void graph_min(const scalar_t* x, int64_t ld, int64_t n, const int64_t* ptr, int
   }
 }
 
+// Columns [c0, c0 + k) of an nn.Linear weight (out, in) as a TileLinear with k inputs.
+template <typename scalar_t>
+TileLinear<scalar_t> columns(const at::Tensor& w, int64_t c0, int64_t k, const at::Tensor* bias) {
+  return TileLinear<scalar_t>(w.narrow(1, c0, k).t(), bias);
+}
+
 template <typename scalar_t>
 struct Layer {
+  int64_t glob_width;  // g: the width of the global input
   TileLinear<scalar_t> src, dst;
   EdgeMlp<scalar_t> edge;
   TileLinear<scalar_t> node_a, node_b, node2;  // node update: first Linear's [node | aggregated] blocks, second
-  TileLinear<scalar_t> terms;                  // global blocks of the three first Linears (per-graph terms)
+  TileLinear<scalar_t> terms;                  // global blocks of the first Linears with their biases
   std::optional<TileLinear<scalar_t>> glob_a, glob_b, glob2;  // global update; none in the last layer
 
-  // w: this layer's weights in the documented order; n: node width.
-  Layer(const at::Tensor* w, int64_t n, bool last)
-      : src(w[0], nullptr),
-        dst(w[1], nullptr),
-        edge(&w[2], w[3], w[4]),
-        node_a(w[5].narrow(0, 0, n), nullptr),
-        node_b(w[5].narrow(0, n, w[5].size(0) - n), nullptr),
-        node2(w[6], &w[7]),
-        terms(w[8], &w[9]) {
+  // w: this layer's weights in the documented order (shapes checked by check_layer); n: node width; e: edge
+  // input width.
+  Layer(const at::Tensor* w, int64_t n, int64_t e, bool last)
+      : glob_width(w[0].size(1) - 2 * n - e),
+        src(columns<scalar_t>(w[0], 0, n, nullptr)),
+        dst(columns<scalar_t>(w[0], n, n, nullptr)),
+        edge(edge_mlp(w, n, e)),
+        node_a(columns<scalar_t>(w[4], 0, n, nullptr)),
+        node_b(columns<scalar_t>(w[4], n, w[2].size(0), nullptr)),
+        node2(w[6].t(), &w[7]),
+        terms(glob_terms(w, n + w[2].size(0), 2 * n + e, last)) {
     if (!last) {
-      glob_a.emplace(w[10].narrow(0, 0, n), nullptr);
-      glob_b.emplace(w[10].narrow(0, n, w[10].size(0) - n), nullptr);
-      glob2.emplace(w[11], &w[12]);
+      glob_a.emplace(columns<scalar_t>(w[8], 0, n, nullptr));
+      glob_b.emplace(columns<scalar_t>(w[8], n, w[2].size(0), nullptr));
+      glob2.emplace(w[10].t(), &w[11]);
     }
+  }
+
+ private:
+  // The edge MLP: its first Linear's edge-feature block and its second Linear.
+  static EdgeMlp<scalar_t> edge_mlp(const at::Tensor* w, int64_t n, int64_t e) {
+    const at::Tensor w_edge = w[0].narrow(1, 2 * n, e);
+    return EdgeMlp<scalar_t>(e ? &w_edge : nullptr, w[2], w[3]);
+  }
+
+  // The three first Linears' global blocks side by side (W, g)ᵀ, with their biases: one product per graph gives
+  // the edge MLP's graph term, the node-update bias and the global-update bias. `local` is the width of the node
+  // and global updates' local inputs, `edge_local` the edge MLP's.
+  static TileLinear<scalar_t> glob_terms(const at::Tensor* w, int64_t local, int64_t edge_local, bool last) {
+    const int64_t g = w[0].size(1) - edge_local;
+    std::vector<at::Tensor> blocks{w[0].narrow(1, edge_local, g), w[4].narrow(1, local, g)}, biases{w[1], w[5]};
+    if (!last) {
+      blocks.push_back(w[8].narrow(1, local, g));
+      biases.push_back(w[9]);
+    }
+    const at::Tensor bias = at::cat(biases);
+    return TileLinear<scalar_t>(at::cat(blocks).t(), &bias);
   }
 };
 
-constexpr int64_t kLayerWeights = 13, kLastLayerWeights = 10, kCodecWeights = 8;
+constexpr int64_t kLayerWeights = 12, kLastLayerWeights = 8, kCodecWeights = 8;
+
+// An nn.Linear (w (out, in), b (out)) of the rollout: `in` inputs (and `out` outputs when given).
+void check_linear(const at::Tensor* w, int64_t in, int64_t out, const char* what) {
+  TORCH_CHECK(w[0].dim() == 2 && w[1].dim() == 1 && w[1].size(0) == w[0].size(0),
+              "weights: ", what, " must be an nn.Linear weight (out, in) and bias (out)");
+  TORCH_CHECK(w[0].size(1) == in && (out < 0 || w[0].size(0) == out), "weights: ", what, " must be (",
+              out < 0 ? std::string("·") : std::to_string(out), ", ", in, "); got (", w[0].size(0), ", ",
+              w[0].size(1), ")");
+}
+
+// Checks every Linear of the rollout against the widths it meets: the state's D, the node width n of the state
+// encoder, the edge features' width and the globals' width g; raises naming the first mismatch.
+void check_layout(at::TensorList weights, int64_t D, int64_t edge_width, int64_t glob_width, int64_t depth) {
+  const at::Tensor* w = weights.data();
+  check_linear(w, D, -1, "the state encoder's first Linear");
+  check_linear(w + 2, w[0].size(0), -1, "the state encoder's second Linear");
+  const int64_t n = w[2].size(0);
+  int64_t e = edge_width, g = glob_width;
+  for (int64_t k = 0; k < depth; ++k) {
+    const at::Tensor* l = w + 4 + k * kLayerWeights;
+    check_linear(l, 2 * n + e + g, -1, "an edge MLP's first Linear (on [node, node, edge, globals])");
+    check_linear(l + 2, l[0].size(0), -1, "an edge MLP's second Linear");
+    e = l[2].size(0);
+    check_linear(l + 4, n + e + g, -1, "a node update's first Linear (on [node, aggregated, globals])");
+    check_linear(l + 6, l[4].size(0), n, "a node update's second Linear (keeping the node width)");
+    if (k + 1 < depth) {
+      check_linear(l + 8, n + e + g, -1, "a global update's first Linear (on [min node, min aggregated, globals])");
+      check_linear(l + 10, l[8].size(0), -1, "a global update's second Linear");
+      g = l[10].size(0);
+    }
+  }
+  const at::Tensor* d = w + weights.size() - 4;
+  check_linear(d, n, -1, "the decoder's first Linear");
+  check_linear(d + 2, d[0].size(0), D, "the decoder's second Linear (onto the state's width)");
+}
 
 void check_rollout_args(const at::Tensor& state, const at::Tensor& indptr, const at::Tensor& src,
-                        const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& layer0_terms,
+                        const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& globals,
                         at::TensorList weights) {
   check_float(state, "state");
   for (auto* t : {&indptr, &src, &ptr}) check_index(*t, "graph index");
   const int64_t N = indptr.numel() - 1;
   TORCH_CHECK(state.dim() == 2 && state.size(0) == N, "state must be (N, D)");
   TORCH_CHECK(ptr.numel() >= 2, "ptr must list at least one graph");
-  check_float(layer0_terms, "layer0_terms");
-  TORCH_CHECK(layer0_terms.dim() == 3 && layer0_terms.size(1) == ptr.numel() - 1, "layer0_terms must be (S, B, W)");
+  check_float(globals, "globals");
+  TORCH_CHECK(globals.dim() == 3 && globals.size(1) == ptr.numel() - 1 && globals.scalar_type() == state.scalar_type(),
+              "globals must be (S, B, g) in the dtype of state");
   const int64_t count = int64_t(weights.size());
   TORCH_CHECK(count >= kCodecWeights + kLastLayerWeights &&
                   (count - kCodecWeights - kLastLayerWeights) % kLayerWeights == 0,
               "weights must hold the encoder, the layers and the decoder in the documented order; got ", count);
   for (const auto& w : weights) {
-    check_float(w, "weights");
+    TORCH_CHECK(w.device().is_cpu() && w.is_floating_point(), "weights must be floating CPU tensors");
     TORCH_CHECK(w.scalar_type() == state.scalar_type(), "weights must have the dtype of state");
   }
   check_float(edge_features, "edge_features");
   TORCH_CHECK(edge_features.dim() == 2 && edge_features.size(0) == src.numel() &&
                   edge_features.scalar_type() == state.scalar_type(),
               "edge_features must be (E, e) in the dtype of state");
+  const int64_t depth = (count - kCodecWeights - kLastLayerWeights) / kLayerWeights + 1;
+  check_layout(weights, state.size(1), edge_features.size(1), globals.size(2), depth);
 }
 
 at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, const at::Tensor& src,
-                           const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& layer0_terms,
+                           const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& globals,
                            at::TensorList weights) {
-  check_rollout_args(state, indptr, src, ptr, edge_features, layer0_terms, weights);
+  check_rollout_args(state, indptr, src, ptr, edge_features, globals, weights);
   const int64_t N = indptr.numel() - 1, E = src.numel(), B = ptr.numel() - 1, D = state.size(1);
-  const int64_t S = layer0_terms.size(0), W0 = layer0_terms.size(2);
+  const int64_t S = globals.size(0), G0 = globals.size(2);
   const int64_t depth = (int64_t(weights.size()) - kCodecWeights - kLastLayerWeights) / kLayerWeights + 1;
   at::Tensor out = at::empty({S, N, D}, state.options());
   if (S == 0 || N == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "ngs_rollout_cpu", [&] {
     const at::Tensor* w = weights.data();
-    const TileLinear<scalar_t> enc1(w[0], &w[1]), enc2(w[2], &w[3]);
-    std::vector<Layer<scalar_t>> layers;
+    const TileLinear<scalar_t> enc1(w[0].t(), &w[1]), enc2(w[2].t(), &w[3]);
     const int64_t width = enc2.out;  // n
-    for (int64_t k = 0; k < depth; ++k)
-      layers.emplace_back(w + 4 + k * kLayerWeights, width, k == depth - 1);
-    const at::Tensor* d = w + weights.size() - 4;
-    const TileLinear<scalar_t> dec1(d[0], &d[1]), dec2(d[2], &d[3]);
-    const Layer<scalar_t>& first = layers.front();
-    TORCH_CHECK(first.terms.out == W0, "layer0_terms must have the width of layer 0's per-graph terms");
-    TORCH_CHECK(dec2.out == D && enc1.in == D, "the encoder and decoder must act on the state's width");
-    for (const auto& layer : layers) {
-      TORCH_CHECK(layer.src.in == width && layer.node2.out == width && layer.node_a.in == width,
-                  "every layer must keep the node width of the encoder");
-      TORCH_CHECK(layer.node_b.in == layer.edge.O && layer.edge.H == layer.src.out && layer.dst.out == layer.src.out,
-                  "edge widths do not match");
-      const int64_t glob_hidden = layer.glob_a ? layer.glob_a->out : 0;
-      TORCH_CHECK(layer.terms.out == layer.src.out + layer.node_a.out + glob_hidden,
-                  "terms_wt must be (g, H + Hn + Hg)");
-      TORCH_CHECK(!layer.glob_a || (layer.glob_a->in == width && layer.glob_b->in == layer.edge.O),
-                  "the global update must act on [min node, min aggregated]");
+    std::vector<Layer<scalar_t>> layers;
+    int64_t edge_width = edge_features.size(1);
+    for (int64_t k = 0; k < depth; ++k) {
+      layers.emplace_back(w + 4 + k * kLayerWeights, width, edge_width, k == depth - 1);
+      edge_width = layers.back().edge.O;
     }
-    for (int64_t k = 0; k + 1 < depth; ++k)
-      TORCH_CHECK(layers[k].glob2->out == layers[k + 1].terms.in, "the global width must match the next layer's");
-    TORCH_CHECK(dec1.in == width, "the decoder must act on the node width");
+    const at::Tensor* d = w + weights.size() - 4;
+    const TileLinear<scalar_t> dec1(d[0].t(), &d[1]), dec2(d[2].t(), &d[3]);
 
-    const int64_t np = padded<scalar_t>(width), e = first.edge.O, H = first.src.out, Hp = padded<scalar_t>(H);
-    int64_t hidden = std::max(enc1.outp, dec1.outp);
-    for (const auto& layer : layers) hidden = std::max(hidden, layer.node_a.outp);
+    // Buffers for the widest layer (NGS layers all have the same widths).
+    const int64_t np = padded<scalar_t>(width);
+    int64_t hidden = std::max(enc1.outp, dec1.outp), Hp = 0, e = 0, W = 0, Hg = 0, G = G0;
+    for (const auto& layer : layers) {
+      hidden = std::max(hidden, layer.node_a.outp);
+      Hp = std::max(Hp, layer.src.outp);
+      e = std::max(e, layer.edge.O);
+      W = std::max(W, layer.terms.outp);
+      if (layer.glob_a) Hg = std::max(Hg, layer.glob_a->outp), G = std::max(G, layer.glob2->outp);
+    }
     std::vector<scalar_t> node(N * np, 0), p_src(N * Hp), p_dst(N * Hp), aggregated(N * e);
     std::vector<scalar_t> features[2] = {std::vector<scalar_t>(E * e), std::vector<scalar_t>(E * e)};
-    std::vector<scalar_t> node_min(B * width), edge_min(B * e), terms, hg, glob;
+    std::vector<scalar_t> node_min(B * width), edge_min(B * e), terms(B * W), hg(B * Hg), glob(B * G);
     std::vector<int64_t> batch(N);
     const int64_t* ip = indptr.data_ptr<int64_t>();
     const int64_t* col = src.data_ptr<int64_t>();
@@ -177,54 +239,50 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         enc1.apply(m, x + i0 * D, D, h, true);
         enc2.apply(m, h, enc1.outp, node.data() + i0 * np, true);
       });
-      const scalar_t* terms_at = layer0_terms.data_ptr<scalar_t>() + s * B * W0;  // (B, ld_terms)
-      int64_t ld_terms = W0;
+      const scalar_t* glob_in = globals.data_ptr<scalar_t>() + s * B * G0;  // (B, ld_glob)
+      int64_t ld_glob = G0;
       for (int64_t k = 0; k < depth; ++k) {
         const Layer<scalar_t>& layer = layers[k];
         const bool last = k == depth - 1;
-        const int64_t Hn = layer.node_a.out, Hnp = layer.node_a.outp;
+        const int64_t H = layer.src.out, Hkp = layer.src.outp, O = layer.edge.O;
+        const int64_t Hn = layer.node_a.out, Hnp = layer.node_a.outp, ld_terms = layer.terms.outp;
+        layer.terms.apply(B, glob_in, ld_glob, terms.data(), false);  // (graph term | node bias | global bias)
         const scalar_t* in_features = k == 0 ? edge0 : features[(k - 1) % 2].data();
         scalar_t* out_features = last ? nullptr : features[k % 2].data();
         tiles([&](int64_t i0, int64_t m, scalar_t*, scalar_t*) {  // p_src, and p_dst with the graph term
-          std::fill(p_src.begin() + i0 * Hp, p_src.begin() + (i0 + m) * Hp, scalar_t(0));
-          layer.src.accumulate(m, node.data() + i0 * np, np, p_src.data() + i0 * Hp, Hp);
-          fill_rows_from(p_dst.data() + i0 * Hp, m, Hp, H,
-                         [&](int64_t k) { return terms_at + batch[i0 + k] * ld_terms; });
-          layer.dst.accumulate(m, node.data() + i0 * np, np, p_dst.data() + i0 * Hp, Hp);
+          std::fill(p_src.begin() + i0 * Hkp, p_src.begin() + (i0 + m) * Hkp, scalar_t(0));
+          layer.src.accumulate(m, node.data() + i0 * np, np, p_src.data() + i0 * Hkp, Hkp);
+          fill_rows_from(p_dst.data() + i0 * Hkp, m, Hkp, H,
+                         [&](int64_t r) { return terms.data() + batch[i0 + r] * ld_terms; });
+          layer.dst.accumulate(m, node.data() + i0 * np, np, p_dst.data() + i0 * Hkp, Hkp);
         });
-        std::fill(aggregated.begin(), aggregated.end(), scalar_t(0));
+        std::fill(aggregated.begin(), aggregated.begin() + N * O, scalar_t(0));
         if (E) {
-          const EdgeInputs<scalar_t> in{p_src.data(), p_dst.data(), nullptr, nullptr, nullptr, H, Hp};
+          const EdgeInputs<scalar_t> in{p_src.data(), p_dst.data(), nullptr, nullptr, nullptr, H, Hkp};
           layer.edge.run(ip, col, N, in, in_features, aggregated.data(), out_features);
         }
         // Node update, in place: a row's new features depend on its own old ones and its aggregate only.
         tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {
-          fill_rows_from(h, m, Hnp, Hn, [&](int64_t k) { return terms_at + batch[i0 + k] * ld_terms + H; });
+          fill_rows_from(h, m, Hnp, Hn, [&](int64_t r) { return terms.data() + batch[i0 + r] * ld_terms + H; });
           layer.node_a.accumulate(m, node.data() + i0 * np, np, h, Hnp);
-          layer.node_b.accumulate(m, aggregated.data() + i0 * e, e, h, Hnp);
+          layer.node_b.accumulate(m, aggregated.data() + i0 * O, O, h, Hnp);
           gelu_inplace(h, m * Hnp);
           layer.node2.apply(m, h, Hnp, v, true);
           std::copy(v, v + m * np, node.data() + i0 * np);
         });
         if (last) break;
         graph_min(node.data(), np, width, gp, B, node_min.data());
-        graph_min(aggregated.data(), e, e, gp, B, edge_min.data());
+        graph_min(aggregated.data(), O, O, gp, B, edge_min.data());
         const auto& glob_a = *layer.glob_a;
-        const auto& glob_b = *layer.glob_b;
         const auto& glob2 = *layer.glob2;
-        hg.resize(B * glob_a.outp);
         fill_rows_from(hg.data(), B, glob_a.outp, glob_a.out,
-                       [&](int64_t b) { return terms_at + b * ld_terms + H + Hn; });
+                       [&](int64_t b) { return terms.data() + b * ld_terms + H + Hn; });
         glob_a.accumulate(B, node_min.data(), width, hg.data(), glob_a.outp);
-        glob_b.accumulate(B, edge_min.data(), e, hg.data(), glob_a.outp);
+        layer.glob_b->accumulate(B, edge_min.data(), O, hg.data(), glob_a.outp);
         gelu_inplace(hg.data(), B * glob_a.outp);
-        glob.resize(B * glob2.outp);
         glob2.apply(B, hg.data(), glob_a.outp, glob.data(), true);
-        const TileLinear<scalar_t>& next_terms = layers[k + 1].terms;  // the next layer's per-graph terms
-        terms.resize(B * next_terms.outp);
-        next_terms.apply(B, glob.data(), glob2.outp, terms.data(), false);
-        terms_at = terms.data();
-        ld_terms = next_terms.outp;
+        glob_in = glob.data();
+        ld_glob = glob2.outp;
       }
       scalar_t* y = out[s].data_ptr<scalar_t>();
       tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {  // decoder and the update

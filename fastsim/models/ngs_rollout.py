@@ -2,23 +2,22 @@
 
 At the paper's sizes (hundreds of nodes, widths 8–350) a step of `NeuralGraphSimulator._step` is ≈ 70 small ATen
 calls plus module and argument-checking overhead, which sets the time more than the arithmetic does. A
-`RolloutPlan` is built once per rollout (the weights do not change while it runs) and holds:
+`RolloutPlan` is built once per rollout (the weights do not change while it runs) and holds the Δt embeddings of
+all S steps, encoded in one batch (the steps are known in advance): the first graph-network layer's global input
+(with the constant global coefficients).
 
-- every Linear that acts on a concatenation `[a, b, g]` split by input block and transposed, so that
-  `[a, b, g] Wᵀ + c = [a, b] W_abᵀ + (g W_gᵀ + c)`: the global part becomes a per-graph bias;
-- the Δt embeddings of all S steps, encoded in one batch (the steps are known in advance), and with them every
-  global-feature term of the first graph-network layer, whose global input is exactly those embeddings (and the
-  constant global coefficients): its edge-MLP graph term and the global parts of its node and global updates.
-
-On the CPU, for a fixed graph, `run` then does all the steps in one call of the compiled op
-`torch.ops.fastsim.ngs_rollout` (csrc/message_passing/ngs_rollout_cpu.cpp): every product a register-blocked tile
-product on tiles of node rows in cache, no concatenation formed, nothing dispatched or allocated per step (a
-123-node heat rollout runs ≈ 3× faster than with `step`: 9.2 → 3.1 ms). Elsewhere (CUDA; Kuramoto, whose edges are
-rebuilt from the phases every step) `step` runs the remaining per-state work with the fused graph ops called
-directly (their inputs were checked once). Either way every layer hands its `(E, e)` edge features and `W_edge` to
-the fused edge step, which projects them per tile of edges (on the CPU), so no `(E, H)` tensor exists at any point
-of a rollout: caching the first layer's projection would save ≈ 4 % of a Rössler step and cost more memory than the
-authors' PyG formulation uses in all. The results equal the generic step's up to float rounding (sums regrouped).
+On the CPU, for a fixed graph, `run` does all the steps in one call of the compiled op
+`torch.ops.fastsim.ngs_rollout` (csrc/message_passing/ngs_rollout_cpu.cpp), which takes the model's Linear layers
+as they are: every product a register-blocked tile product on tiles of node rows in cache, a Linear on a
+concatenation `[a, b, g]` the sum of its column blocks' products (the global block once per graph, as a per-graph
+bias), nothing dispatched or allocated per step. Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the
+phases every step) `step` runs the per-state work with the fused graph ops called directly (their inputs were
+checked once), from weights the plan splits by input block and transposes on first use (`layers`, `codec`), and
+with all S steps' first-layer global terms from one product (`inputs0`). Either way every layer hands its `(E, e)`
+edge features and `W_edge` to the fused edge step, which projects them per tile of edges (on the CPU), so no
+`(E, H)` tensor exists at any point of a rollout: caching the first layer's projection would save ≈ 4 % of a
+Rössler step and cost more memory than the authors' PyG formulation uses in all. The results equal the generic
+step's up to float rounding (sums regrouped).
 
 On small CPU problems the tensor-op steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen
 sends float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
@@ -70,10 +69,6 @@ class _MLP(NamedTuple):
         layers = tuple(first if k == 0 and first is not None else _Linear.of(mlp[k]) for k in linears)
         activated = tuple(k + 1 < len(mlp) and not isinstance(mlp[k + 1], nn.Linear) for k in linears)
         return cls(layers, activated)
-
-    def weights(self) -> list[Tensor]:
-        """`wt, b` of every layer, in order (the fused rollout op's layout)."""
-        return [t for linear in self.layers for t in linear]
 
     def __call__(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         for k, (linear, activated) in enumerate(zip(self.layers, self.activated)):
@@ -129,16 +124,6 @@ class _Layer(NamedTuple):
         graph_term, node_bias, *glob_bias = flat.split(self.glob_widths, dim=-1)
         return graph_term.contiguous(), node_bias, glob_bias[0] if glob_bias else None
 
-    def weights(self) -> list[Tensor]:
-        """The layer's weights in the order of the fused rollout op (csrc/message_passing/ngs_rollout_cpu.cpp)."""
-        node1, node2 = self.node_update.layers
-        out = [self.w_src.wt, self.w_dst.wt, self.w_edge, self.w2, self.b2, node1.wt, node2.wt, node2.b]
-        out += [self.glob_terms.wt, self.glob_terms.b]
-        if self.glob_update is not None:
-            glob1, glob2 = self.glob_update.layers
-            out += [glob1.wt, glob2.wt, glob2.b]
-        return out
-
 
 class RolloutPlan:
     """A rollout's constant work, done once; `step(s, graph, state)` advances by the s-th step.
@@ -151,40 +136,46 @@ class RolloutPlan:
     """
 
     def __init__(self, model: nn.Module, graph: Graph, coefficients: NamedTuple, dts: Tensor) -> None:
+        self.model = model
         self.layout = model.layout
-        self.state_encoder, self.decoder = _MLP.of(model.state_encoder), _MLP.of(model.decoder)
-        depth = len(model.gn_layers)
-        self.layers = [_Layer.of(layer, k == depth - 1) for k, layer in enumerate(model.gn_layers)]
         self.batch = graph.batch if graph.num_graphs > 1 else None  # one graph: per-graph terms broadcast
         self.node_coefficients = coefficients.node
-        dtype = model.decoder[0].weight.dtype
-        glob = model.dt_encoder(dts.to(dtype).unsqueeze(-1))  # (S, B, d): layer 0's globals for every step
+        self.dtype = model.decoder[0].weight.dtype
+        glob = model.dt_encoder(dts.to(self.dtype).unsqueeze(-1))  # (S, B, d): layer 0's globals for every step
         if coefficients.glob is not None:
             glob = torch.cat([glob, coefficients.glob.expand(dts.shape[0], -1, -1)], dim=-1)
-        first = self.layers[0]
-        terms0 = first.flat_terms(glob)  # (S, B, W)
-        edge = coefficients.edge
-        if edge.dim() == 1:  # shared by every edge: a constant of layer 0's graph term
-            self.edge0 = None
-            terms0[..., : first.glob_widths[0]] += edge @ first.w_edge.T
-        else:
-            self.edge0 = edge
-        self.terms0 = terms0.contiguous()
-        self.glob0 = glob
+        self.glob0 = glob.contiguous()
+        self.edge = coefficients.edge  # (E, e), or (e,) shared by every edge
         # The whole rollout runs as one compiled op (`run`) where it can: on the CPU, for a fixed graph (not a
-        # phase system, whose edges follow the state) and nodes without coefficients (heat, Rössler).
+        # phase system, whose edges follow the state), nodes without coefficients and per-edge features (heat,
+        # Rössler). It reads the weights as they are, so only `step` needs the splits below.
         self.fused = graph.device.type == "cpu" and not self.layout.phase and coefficients.node is None
-        self.fused &= self.edge0 is not None
-        self.dtype = dtype
+        self.fused &= self.edge.dim() == 2
         widest = max(layer.per_node_update[0].in_features for layer in model.gn_layers)
         self.small = graph.device.type == "cpu" and graph.num_nodes * widest <= SMALL_STEP_ELEMENTS
         self._gn = _backend.op("gn_edge_aggregate", graph.device)
         self._segment = _backend.op("segment_reduce", graph.device)
 
     @functools.cached_property
+    def layers(self) -> list[_Layer]:
+        """The graph-network layers' weights split by input block (for `step`)."""
+        depth = len(self.model.gn_layers)
+        return [_Layer.of(layer, k == depth - 1) for k, layer in enumerate(self.model.gn_layers)]
+
+    @functools.cached_property
+    def codec(self) -> tuple[_MLP, _MLP]:
+        """The state encoder and the decoder as plain tensors (for `step`)."""
+        return _MLP.of(self.model.state_encoder), _MLP.of(self.model.decoder)
+
+    @functools.cached_property
     def inputs0(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
-        """Layer 0's inputs of every step, split once for `step`: (globals, graph term, node bias, global bias)."""
-        graph_term, node_bias, glob_bias = self.layers[0].split_terms(self.terms0)
+        """Layer 0's inputs of every step for `step`, from one product for all S steps: (globals, graph term,
+        node bias, global bias); edge features shared by every edge are folded into the graph term."""
+        first = self.layers[0]
+        terms0 = first.flat_terms(self.glob0)  # (S, B, W)
+        if self.edge.dim() == 1:
+            terms0[..., : first.glob_widths[0]] += self.edge @ first.w_edge.T
+        graph_term, node_bias, glob_bias = first.split_terms(terms0)
         glob_biases = [None] * len(self.glob0) if glob_bias is None else glob_bias.unbind(0)
         return list(zip(self.glob0.unbind(0), graph_term.unbind(0), node_bias.unbind(0), glob_biases))
 
@@ -210,13 +201,14 @@ class RolloutPlan:
         """`S(t + Δt_s)` from `state = S(t)` on `graph` (the step's message-passing graph)."""
         layout = self.layout
         glob, graph_term, node_bias, glob_bias = self.inputs0[s]
+        state_encoder, decoder = self.codec
         x = state.reshape(graph.num_nodes, layout.state_dim).to(glob.dtype)
         if layout.phase:
             x = torch.cat([x.cos(), x.sin()], dim=1)
-        node = self.state_encoder(x)
+        node = state_encoder(x)
         if self.node_coefficients is not None:
             node = torch.cat([node, self.node_coefficients], dim=1)
-        edge = self.edge0
+        edge = self.edge if self.edge.dim() == 2 else None  # shared features are in the graph term
         five = (graph.indptr, graph.src, graph.rev_indptr, graph.rev_dst, graph.rev_perm)
         for k, layer in enumerate(self.layers):
             last = k == len(self.layers) - 1
@@ -234,18 +226,23 @@ class RolloutPlan:
             edge_min = self._segment(aggregated, graph.ptr, "min")[0]
             local = torch.cat([node_min, edge_min], dim=1)
             glob = layer.glob_update(local, glob_bias)
-        delta = self.decoder(node)
+        delta = decoder(node)
         return state + delta.reshape(state.shape).to(state.dtype)
 
     def op_args(self, graph: Graph, state: Tensor) -> tuple:
-        """The arguments of `torch.ops.fastsim.ngs_rollout` for all S steps from `state` on `graph` (the weights
-        in the order csrc/message_passing/ngs_rollout_cpu.cpp documents)."""
-        weights = self.state_encoder.weights()
-        for layer in self.layers:
-            weights += layer.weights()
-        weights += self.decoder.weights()
+        """The arguments of `torch.ops.fastsim.ngs_rollout` for all S steps from `state` on `graph`: the weights
+        are the model's Linear layers as they are, in the order csrc/message_passing/ngs_rollout_cpu.cpp lists."""
+        model = self.model
+        weights = _linear_params(model.state_encoder)
+        for k, layer in enumerate(model.gn_layers):
+            edge = layer.per_edge_update
+            weights += [edge.first.weight, edge.first.bias, edge.second.weight, edge.second.bias]
+            weights += _linear_params(layer.per_node_update)
+            if k < len(model.gn_layers) - 1:  # the last layer's global update is never read
+                weights += _linear_params(layer.glob_update)
+        weights += _linear_params(model.decoder)
         x = state.reshape(graph.num_nodes, self.layout.state_dim).to(self.dtype).contiguous()
-        return x, graph.indptr, graph.src, graph.ptr, self.edge0.contiguous(), self.terms0, weights
+        return x, graph.indptr, graph.src, graph.ptr, self.edge.contiguous(), self.glob0, weights
 
     def run(self, graph: Graph, state: Tensor) -> Tensor:
         """All S steps from `state` on `graph` (a fixed graph: `fused` is true) in one call of the compiled
@@ -254,6 +251,11 @@ class RolloutPlan:
         return states.view(-1, *state.shape).to(state.dtype)
 
 
+def _linear_params(mlp: nn.Sequential) -> list[Tensor]:
+    """`weight, bias` of every Linear of `mlp`, in order."""
+    return [t for module in mlp if isinstance(module, nn.Linear) for t in (module.weight, module.bias)]
+
+
 @torch.library.register_fake("fastsim::ngs_rollout")
-def _ngs_rollout_fake(state, indptr, src, ptr, edge_features, layer0_terms, weights):
-    return state.new_empty((layer0_terms.shape[0], *state.shape))
+def _ngs_rollout_fake(state, indptr, src, ptr, edge_features, globals, weights):
+    return state.new_empty((globals.shape[0], *state.shape))

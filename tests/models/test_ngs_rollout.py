@@ -37,7 +37,7 @@ def make_plan(system, sizes, dtype=torch.float64, steps=4, seed=0):
 def step_loop(plan, graph, state):
     states, x = [], state
     with torch.inference_mode(), plan.kernels():
-        for s in range(len(plan.terms0)):
+        for s in range(len(plan.glob0)):
             x = plan.step(s, graph, x)
             states.append(x)
     return torch.stack(states)
@@ -90,15 +90,31 @@ def test_opcheck_and_compile():
 
 def test_malformed_arguments_raise():
     plan, graph, state = make_plan("heat", (12,), steps=2)
-    x, indptr, src, ptr, edge, terms, weights = plan.op_args(graph, state)
+    x, indptr, src, ptr, edge, globals_, weights = plan.op_args(graph, state)
     op = torch.ops.fastsim.ngs_rollout.default
     with pytest.raises(RuntimeError, match="weights must hold"):
-        op(x, indptr, src, ptr, edge, terms, weights[:-1])
+        op(x, indptr, src, ptr, edge, globals_, weights[:-1])
     with pytest.raises(RuntimeError, match="weights must have the dtype of state"):
-        op(x, indptr, src, ptr, edge, terms, [w.float() for w in weights])
-    with pytest.raises(RuntimeError, match="layer0_terms must have the width"):
-        op(x, indptr, src, ptr, edge, terms[..., :-1].contiguous(), weights)
+        op(x, indptr, src, ptr, edge, globals_, [w.float() for w in weights])
+    with pytest.raises(RuntimeError, match="an edge MLP's first Linear"):
+        op(x, indptr, src, ptr, edge, globals_[..., :-1].contiguous(), weights)
+    with pytest.raises(RuntimeError, match="a node update's second Linear"):
+        op(x, indptr, src, ptr, edge, globals_, weights[:10] + [weights[10][:-1], weights[11][:-1]] + weights[12:])
     with pytest.raises(RuntimeError, match="edge_features must be"):
-        op(x, indptr, src, ptr, edge[:-1], terms, weights)
+        op(x, indptr, src, ptr, edge[:-1], globals_, weights)
+    with pytest.raises(RuntimeError, match="globals must be"):
+        op(x, indptr, src, ptr, edge, globals_[:, :0], weights)
     with pytest.raises(RuntimeError, match="state must be"):
-        op(x[:-1], indptr, src, ptr, edge, terms, weights)
+        op(x[:-1], indptr, src, ptr, edge, globals_, weights)
+
+
+def test_weights_are_read_in_place():
+    """The op reads strided weights (transposed views, column blocks) through their strides: the same result
+    from weights stored transposed (non-contiguous views of the same values)."""
+    plan, graph, state = make_plan("rossler", (15, 9), steps=3)
+    x, indptr, src, ptr, edge, globals_, weights = plan.op_args(graph, state)
+    strided = [w.t().contiguous().t() if w.dim() == 2 else torch.stack([w, w], 1)[:, 0] for w in weights]
+    assert not any(w.is_contiguous() for w in strided if w.dim() == 2 and min(w.shape) > 1)
+    op = torch.ops.fastsim.ngs_rollout.default
+    with torch.inference_mode():
+        torch.testing.assert_close(op(x, indptr, src, ptr, edge, globals_, strided), plan.run(graph, state))
