@@ -54,4 +54,22 @@ void parallel_rows(const int64_t* indptr, int64_t num_rows, int64_t work_per_ite
                   [&](int64_t, int64_t row_begin, int64_t row_end) { f(row_begin, row_end); });
 }
 
+// Per-thread scratch buffers for the parallel regions of one kernel call: made once per call and reused by every
+// region in it, instead of being allocated inside each region. `get(n)` is the calling thread's buffer of at
+// least n elements; elements it adds start at zero (a buffer used with one row layout keeps zero padding).
+template <typename T>
+class ThreadScratch {
+ public:
+  ThreadScratch() : buffers_(std::max(1, at::get_num_threads())) {}
+
+  T* get(int64_t n) {
+    std::vector<T>& buffer = buffers_[at::get_thread_num()];
+    if (int64_t(buffer.size()) < n) buffer.resize(n, T(0));
+    return buffer.data();
+  }
+
+ private:
+  std::vector<std::vector<T>> buffers_;
+};
+
 }  // namespace fastsim

@@ -55,6 +55,7 @@ struct EdgeMlp {
   std::vector<scalar_t> w_edge_t;   // (F, Hp)
   std::vector<scalar_t> w2t;        // (H, Op)
   std::vector<scalar_t> bias;       // (1, Op)
+  mutable ThreadScratch<scalar_t> hidden_, out_;  // per-thread edge tiles, reused by every `run`
 
   EdgeMlp(const at::Tensor* w_edge, const at::Tensor& w2, const at::Tensor& b2)
       : H(w2.size(1)),
@@ -71,9 +72,8 @@ struct EdgeMlp {
            const scalar_t* features, scalar_t* node, scalar_t* edges) const {
     const int64_t Hp = padded<scalar_t>(H), Op = padded<scalar_t>(O);
     parallel_rows(ip, N, H * O, [&](int64_t row_begin, int64_t row_end) {
-      std::vector<scalar_t> hidden(kTile * Hp, scalar_t(0)), out(kTile * Op, scalar_t(0));
-      scalar_t* z = hidden.data();
-      scalar_t* y = out.data();
+      scalar_t* z = hidden_.get(kTile * Hp);  // padding columns stay zero: nothing writes them but zero products
+      scalar_t* y = out_.get(kTile * Op);
       int64_t dst_of[kTile];
       int64_t i = row_begin;
       for (int64_t tile = ip[row_begin]; tile < ip[row_end]; tile += kTile) {

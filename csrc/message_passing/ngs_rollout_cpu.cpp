@@ -226,15 +226,17 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
     // scratch tiles: h (kRowTile × hidden) and v (kRowTile × max(np, decoder output)). The node-level stages
     // are row-local, so no (N × hidden) tensor is needed.
     const int64_t wide = std::max(np, dec2.outp);
+    ThreadScratch<scalar_t> h_tiles, v_tiles;
     const auto tiles = [&](auto&& f) {
       at::parallel_for(0, N, kRowTile, [&](int64_t r0, int64_t r1) {
-        std::vector<scalar_t> h(kRowTile * hidden), v(kRowTile * wide);
-        for (int64_t i0 = r0; i0 < r1; i0 += kRowTile) f(i0, std::min(kRowTile, r1 - i0), h.data(), v.data());
+        scalar_t* h = h_tiles.get(kRowTile * hidden);
+        scalar_t* v = v_tiles.get(kRowTile * wide);
+        for (int64_t i0 = r0; i0 < r1; i0 += kRowTile) f(i0, std::min(kRowTile, r1 - i0), h, v);
       });
     };
 
     for (int64_t s = 0; s < S; ++s) {
-      const scalar_t* x = (s == 0 ? state : out[s - 1]).data_ptr<scalar_t>();
+      const scalar_t* x = s == 0 ? state.data_ptr<scalar_t>() : out.data_ptr<scalar_t>() + (s - 1) * N * D;
       tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t*) {  // node = state encoder(x)
         enc1.apply(m, x + i0 * D, D, h, true);
         enc2.apply(m, h, enc1.outp, node.data() + i0 * np, true);
@@ -284,7 +286,7 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         glob_in = glob.data();
         ld_glob = glob2.outp;
       }
-      scalar_t* y = out[s].data_ptr<scalar_t>();
+      scalar_t* y = out.data_ptr<scalar_t>() + s * N * D;
       tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {  // decoder and the update
         dec1.apply(m, node.data() + i0 * np, np, h, true);
         dec2.apply(m, h, dec1.outp, v, false);

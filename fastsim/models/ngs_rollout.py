@@ -10,7 +10,7 @@ On the CPU, for a fixed graph, `run` does all the steps in one call of the compi
 `torch.ops.fastsim.ngs_rollout` (csrc/message_passing/ngs_rollout_cpu.cpp), which takes the model's Linear layers
 as they are: every product a register-blocked tile product on tiles of node rows in cache, a Linear on a
 concatenation `[a, b, g]` the sum of its column blocks' products (the global block once per graph, as a per-graph
-bias), nothing dispatched or allocated per step. Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the
+bias), no ATen call and no buffer allocated per step. Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the
 phases every step) `step` runs the per-state work with the fused graph ops called directly (their inputs were
 checked once), from weights the plan splits by input block and transposes on first use (`layers`, `codec`), and
 with all S steps' first-layer global terms from one product (`inputs0`). Either way every layer hands its `(E, e)`
