@@ -8,8 +8,8 @@ backward, AdamW) and a 40-step rollout (inference mode), each implementation che
 The peers share fastsim's parameters: `PyG` is the authors' formulation (concatenated edge inputs,
 `torch_geometric.utils.scatter` sum and min); `torch` uses `index_add_` and `scatter_reduce`. Also the paper's
 efficiency comparison: one 100–200-node heat trajectory, 40 non-uniform steps to T = 2, NGS rollout vs scipy DOP853
-at rtol = atol = 1e-8. Times are medians of `--reps` runs in one process (one implementation after another);
-ratios are peer / fastsim. `--clock cpu` times with the process's CPU time instead of the wall clock: with one
+at rtol = atol = 1e-8 (medians of 50 interleaved runs each). Times are medians of `--reps` runs in one process (one
+implementation after another); ratios are peer / fastsim. `--clock cpu` times with the process's CPU time instead of the wall clock: with one
 thread that is the work done, unaffected by other jobs on a shared machine. Peak memory: each implementation's
 training step and rollout run again in a fresh process (`--peak`), after one warm-up run on the same inputs,
 and the growth of the resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs) over the
@@ -190,22 +190,26 @@ def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edg
     return 2 * edges * w2[0] * w2[1] + (0 if w_edge is None else 2 * edges * w_edge[0] * w_edge[1])
 
 
-def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, layer0_terms, weights, *_, **__):
-    """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every Linear
-    ((in, out) weights in the op's order; biases are 1-D), with rows = N for the node-level Linears, E for the
-    edge MLP's and B for the per-graph ones (layer 0's per-graph terms arrive precomputed: counted where the plan
-    forms them)."""
-    nodes, edges, graphs, steps = indptr[0] - 1, src[0], ptr[0] - 1, layer0_terms[0]
-    per_layer = [nodes, nodes, edges, edges, 0, nodes, nodes, 0, graphs, 0, graphs, graphs, 0]
-    layers = (len(weights) - 8 + 3) // 13
-    rows = [nodes] * 4
+def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, globals_, weights, *_, **__):
+    """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every block of
+    every Linear (nn.Linear weights (out, in) in the op's order, each followed by its bias), with rows = N for
+    node-level blocks, E for the edge MLP's edge block and second Linear, and B for the per-graph blocks (the
+    global columns of the first Linears, and the global update)."""
+    nodes, edges, graphs, steps = indptr[0] - 1, src[0], ptr[0] - 1, globals_[0]
+    mats = [shape for shape in weights if len(shape) == 2]
+    n, e, g = mats[1][0], edge_features[1], globals_[2]
+    layers = (len(mats) - 4 + 2) // 6
+    flops = sum(nodes * out * inp for out, inp in mats[:2] + mats[-2:])  # state encoder, decoder
     for k in range(layers):
-        layer = list(per_layer[: 10 if k == layers - 1 else 13])
-        if k == 0:
-            layer[8] = 0
-        rows += layer
-    rows += [nodes] * 4
-    return steps * sum(2 * r * shape[0] * shape[1] for r, shape in zip(rows, weights) if len(shape) == 2)
+        edge1, edge2, node1, node2, *glob = mats[2 + 6 * k : 2 + 6 * k + (4 if k == layers - 1 else 6)]
+        hidden, out = edge1[0], edge2[0]
+        flops += hidden * (2 * n * nodes + e * edges + g * graphs) + edges * out * hidden
+        flops += node1[0] * ((n + out) * nodes + g * graphs) + nodes * node2[0] * node2[1]
+        if glob:
+            flops += graphs * (glob[0][0] * glob[0][1] + glob[1][0] * glob[1][1])
+            g = glob[1][0]
+        e = out
+    return 2 * steps * flops
 
 
 def step_flops(w: Workload, impl: str) -> float:
@@ -247,11 +251,14 @@ def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_count
     return rows
 
 
+TRAJECTORY_ROUNDS = 50  # interleaved runs of each side in the single-trajectory comparison (a few ms each)
+
+
 def solver_comparison(
     reps: int, smoke: bool, clock: Callable[[], float] = time.perf_counter, device: str = "cpu"
 ) -> dict:
     """One heat trajectory (N ∈ [100, 200], 40 non-uniform steps to T = 2): NGS rollout on `device` vs scipy DOP853
-    (always on the CPU). On CUDA pass a `synced_clock`."""
+    (always on the CPU), medians of `reps` interleaved runs each. On CUDA pass a `synced_clock`."""
     from scipy.integrate import solve_ivp
 
     gen = torch.Generator().manual_seed(1)
@@ -280,8 +287,17 @@ def solver_comparison(
         return model.rollout(ngs_graph, state, dts, edge=edge)
 
     ngs_run()
-    scipy_time, ngs_time = _median_time(scipy_run, reps, clock), _median_time(ngs_run, reps, clock)
-    return {"nodes": n, "scipy_nfev": int(scipy_run().nfev), "scipy": scipy_time, "ngs": ngs_time}
+    # Interleaved, in alternating order: a run takes a few ms, so a slow minute on the shared machine would
+    # otherwise fall on one side only.
+    elapsed: dict[str, list[float]] = {"scipy": [], "ngs": []}
+    runs = [("scipy", scipy_run), ("ngs", ngs_run)]
+    for k in range(reps):
+        for name, fn in runs if k % 2 == 0 else runs[::-1]:
+            start = clock()
+            fn()
+            elapsed[name].append(clock() - start)
+    medians = {name: statistics.median(t) for name, t in elapsed.items()}
+    return {"nodes": n, "scipy_nfev": int(scipy_run().nfev), **medians}
 
 
 def workload_specs(smoke: bool) -> list[tuple[str, list[int]]]:
@@ -375,7 +391,7 @@ def report(
                 f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} "
                 f"| {r['flops'] / 1e9:.3g} | {r['flops'] / base['flops']:.2f} | {_mib(peaks[0])} | {_mib(peaks[1])} |"
             )
-    s = solver_comparison(1 if smoke else reps, smoke, timer, device)
+    s = solver_comparison(1 if smoke else TRAJECTORY_ROUNDS, smoke, timer, device)
     lines += [
         "",
         "Single heat trajectory"

@@ -70,18 +70,16 @@ TileLinear<scalar_t> columns(const at::Tensor& w, int64_t c0, int64_t k, const a
 
 template <typename scalar_t>
 struct Layer {
-  int64_t glob_width;  // g: the width of the global input
   TileLinear<scalar_t> src, dst;
   EdgeMlp<scalar_t> edge;
   TileLinear<scalar_t> node_a, node_b, node2;  // node update: first Linear's [node | aggregated] blocks, second
   TileLinear<scalar_t> terms;                  // global blocks of the first Linears with their biases
   std::optional<TileLinear<scalar_t>> glob_a, glob_b, glob2;  // global update; none in the last layer
 
-  // w: this layer's weights in the documented order (shapes checked by check_layer); n: node width; e: edge
+  // w: this layer's weights in the documented order (shapes checked by check_layout); n: node width; e: edge
   // input width.
   Layer(const at::Tensor* w, int64_t n, int64_t e, bool last)
-      : glob_width(w[0].size(1) - 2 * n - e),
-        src(columns<scalar_t>(w[0], 0, n, nullptr)),
+      : src(columns<scalar_t>(w[0], 0, n, nullptr)),
         dst(columns<scalar_t>(w[0], n, n, nullptr)),
         edge(edge_mlp(w, n, e)),
         node_a(columns<scalar_t>(w[4], 0, n, nullptr)),
@@ -102,7 +100,7 @@ struct Layer {
     return EdgeMlp<scalar_t>(e ? &w_edge : nullptr, w[2], w[3]);
   }
 
-  // The three first Linears' global blocks side by side (W, g)ᵀ, with their biases: one product per graph gives
+  // The first Linears' global blocks side by side (W, g)ᵀ, with their biases: one product per graph gives
   // the edge MLP's graph term, the node-update bias and the global-update bias. `local` is the width of the node
   // and global updates' local inputs, `edge_local` the edge MLP's.
   static TileLinear<scalar_t> glob_terms(const at::Tensor* w, int64_t local, int64_t edge_local, bool last) {

@@ -129,7 +129,8 @@ class RolloutPlan:
     """A rollout's constant work, done once; `step(s, graph, state)` advances by the s-th step.
 
     Args:
-        model: a `NeuralGraphSimulator` (its weights are read now: do not train it while the plan is in use).
+        model: a `NeuralGraphSimulator` (its weights are read as the steps run: do not train it while the plan is in
+            use).
         graph: the rollout's graph (for a phase system, the node partition; edges are rebuilt per step).
         coefficients: `model.encode_coefficients(graph, ...)`.
         dts: `(S, B)` steps.
