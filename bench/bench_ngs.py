@@ -9,6 +9,7 @@ the scipy DOP853 comparison, and writes the "ngs" section of bench/RESULTS.md.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 
@@ -57,3 +58,12 @@ def test_train_step(benchmark, system: str, impl: str) -> None:
     benchmark.group = f"NGS {system} training step, {w.graph.num_graphs} graphs"
     benchmark.pedantic(fn, args=(w, optimizer), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     _record(benchmark, ("train", system, impl), ("train", system, IMPLS[0]))
+
+
+@pytest.mark.parametrize("system", ["heat", "rossler"])
+def test_rollout_op_flop_formula(system: str) -> None:
+    """The FLOP ratio's fastsim side: the compiled rollout op's registered formula counts the products of the
+    plan's tensor-op step, which torch's FLOP counter sees one by one (a float64 state takes that path)."""
+    w = _workload(system)
+    stepwise = dataclasses.replace(w, state=w.state.double())
+    assert cases.step_flops(w, "fastsim") == pytest.approx(cases.step_flops(stepwise, "fastsim"), rel=1e-9)

@@ -8,14 +8,14 @@ backward, AdamW) and a 40-step rollout (inference mode), each implementation che
 The peers share fastsim's parameters: `PyG` is the authors' formulation (concatenated edge inputs,
 `torch_geometric.utils.scatter` sum and min); `torch` uses `index_add_` and `scatter_reduce`. Also the paper's
 efficiency comparison: one 100–200-node heat trajectory, 40 non-uniform steps to T = 2, NGS rollout vs scipy DOP853
-at rtol = atol = 1e-8 (medians of 50 interleaved runs each). Times are medians of `--reps` runs in one process (one
-implementation after another); ratios are peer / fastsim. `--clock cpu` times with the process's CPU time instead of the wall clock: with one
-thread that is the work done, unaffected by other jobs on a shared machine. Peak memory: each implementation's
-training step and rollout run again in a fresh process (`--peak`), after one warm-up run on the same inputs,
-and the growth of the resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs) over the
-baseline is reported; glibc's mmap threshold is pinned so that freed large buffers go back to the system and
-are not silently reused. A full run rewrites the "ngs" section of bench/RESULTS.md; `--smoke` (tiny sizes, one
-rep) only prints.
+at rtol = atol = 1e-8 (medians of 50 interleaved runs each). Times are medians of `--reps` runs in one process
+(one implementation after another); ratios are peer / fastsim. `--clock cpu` times with the process's CPU time
+instead of the wall clock: with one thread that is the work done, unaffected by other jobs on a shared machine.
+Peak memory: each implementation's training step and rollout run again in a fresh process (`--peak`), after one
+warm-up run on the same inputs, and the growth of the resident-set high-water mark (VmHWM, reset through
+/proc/self/clear_refs) over the baseline is reported; glibc's mmap threshold is pinned so that freed large
+buffers go back to the system and are not silently reused. A full run rewrites the "ngs" section of
+bench/RESULTS.md; `--smoke` (tiny sizes, one rep) only prints.
 
 `--device cuda` builds the same inputs and model (on the CPU, same seeds) and moves them to the GPU; every timed
 region then starts and ends with `torch.cuda.synchronize()` and is read off the wall clock (`--clock cpu` is
