@@ -165,7 +165,7 @@ def short_training(tmp_path, sensors: int, epochs: int):
 
 @needs_los_loop
 def test_short_training_beats_last_value_on_test_windows(tmp_path, one_thread):
-    errors = short_training(tmp_path, sensors=12, epochs=2)  # 176 steps; measured 0.94-0.95 × the last value
+    errors = short_training(tmp_path, sensors=12, epochs=2)  # 176 steps; measured 0.93-0.95 × the last value
     ngs, last = errors["test"]
     assert ngs < 0.98 * last, errors
 
@@ -173,9 +173,11 @@ def test_short_training_beats_last_value_on_test_windows(tmp_path, one_thread):
 @needs_los_loop
 @pytest.mark.slow
 def test_training_beats_last_value_on_test_windows(tmp_path, one_thread):
-    errors = short_training(tmp_path, sensors=30, epochs=3)  # measured 0.93 × the last value
+    # Measured 0.89 × the last value. At 3 epochs it was 0.93 with the foreach AdamW and 0.98 with the fused one
+    # (the same updates up to float rounding): that short a run sat too close to its bound.
+    errors = short_training(tmp_path, sensors=30, epochs=5)
     ngs, last = errors["test"]
-    assert ngs < 0.96 * last, errors
+    assert ngs < 0.95 * last, errors
 
 
 def test_cli_train_and_rollout(tmp_path, one_thread):
