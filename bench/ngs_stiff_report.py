@@ -9,6 +9,10 @@ per trajectory) and fastsim's fused Rodas5, and rolls the trained NGS out with t
 scored against the exact all-to-all trajectory (NGS runs once per θ_th: it has no tolerance). After each
 (θ_th, tolerance) the rows go to --rows (JSON, reused by --resume) and the "ngs-stiff" section of bench/RESULTS.md
 is rewritten, so a killed run keeps what it measured.
+
+The paper trains one model per θ_th; pass them as `--checkpoint π/2=.../best.pt π/3=... π/4=... π/6=...` (models
+trained with `fastsim train ngs --system kuramoto --threshold θ_th`). One plain path instead thresholds a single
+model's message passing at every θ_th.
 """
 
 from __future__ import annotations
@@ -47,10 +51,16 @@ def markdown(rows: list[dict], args: argparse.Namespace, params: int | None) -> 
     """The section: the setup, one table line per (θ_th, tolerance, method), the paper's Fig. 4 beside it."""
     sizes = sorted({r["N"] for r in rows})
     model = "none yet (solver rows only)"
-    if params is not None:
+    if params is not None and len(args.checkpoint) == 1 and "=" not in args.checkpoint[0]:
         model = (
-            f"`{args.checkpoint}` ({params:,} parameters, trained on the all-to-all system; its message-passing "
-            "graph is thresholded at θ_th for each row)"
+            f"`{args.checkpoint[0]}` ({params:,} parameters, trained on the all-to-all trajectories with all-to-all "
+            "message passing; its message-passing graph is thresholded at θ_th for each row)"
+        )
+    elif params is not None:
+        model = (
+            f"one model per θ_th ({', '.join(f'`{entry}`' for entry in args.checkpoint)}; {params:,} parameters "
+            "each), trained on the all-to-all trajectories with the message-passing graph thresholded at its θ_th, "
+            "as the paper's per-threshold models"
         )
     lines = [
         "## NGS stiff Kuramoto (paper Fig. 4) (`python -m bench.ngs_stiff_report`)",
@@ -89,9 +99,32 @@ def markdown(rows: list[dict], args: argparse.Namespace, params: int | None) -> 
     return "\n".join(lines)
 
 
+def load_models(entries: list[str], parser: argparse.ArgumentParser) -> dict[str | None, object]:
+    """`{None: model}` for one checkpoint path, `{label: model}` for `θ=path` entries; each model checked to have
+    been trained with its θ_th."""
+    models = {}
+    for entry in entries:
+        label, _, path = entry.rpartition("=")
+        model = model_from_checkpoint(torch.load(path, map_location="cpu", weights_only=True))
+        if label and label not in THRESHOLDS:
+            parser.error(f"--checkpoint {entry}: the threshold must be one of {', '.join(THRESHOLDS)}")
+        if label and (model.threshold is None or not math.isclose(model.threshold, THRESHOLDS[label])):
+            parser.error(f"--checkpoint {entry}: the model was trained with θ_th = {model.threshold}")
+        models[label or None] = model
+    if None in models and len(models) > 1:
+        parser.error("--checkpoint takes one path or θ=path entries, not both")
+    return models
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="a `fastsim train ngs --system kuramoto` best.pt (needed for NGS)")
+    parser.add_argument(
+        "--checkpoint",
+        nargs="+",
+        default=[],
+        help="a `fastsim train ngs --system kuramoto` best.pt, thresholded per row, or one `θ=best.pt` per threshold "
+        "(e.g. π/6=runs/ngs_th6/best.pt) of a model trained with that --threshold (needed for NGS)",
+    )
     parser.add_argument("--data", required=True, help="a `fastsim simulate kuramoto_mean_field` file (exact truth)")
     parser.add_argument("--samples", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--thresholds", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
@@ -104,12 +137,10 @@ def main() -> None:
     parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model, params = None, None
-    if args.checkpoint:
-        model = model_from_checkpoint(torch.load(args.checkpoint, map_location="cpu", weights_only=True))
-        params = sum(p.numel() for p in model.parameters())
-    elif "NGS" in args.methods:
-        parser.error("--checkpoint is needed for the NGS rows")
+    models = load_models(args.checkpoint, parser)  # threshold label (None: every threshold) -> model
+    params = next((sum(p.numel() for p in m.parameters()) for m in models.values()), None)
+    if "NGS" in args.methods and not all(label in models or None in models for label in args.thresholds):
+        parser.error("--checkpoint is needed for the NGS rows (one path, or θ=path for every threshold run)")
     cases = load_cases(args.data, args.samples)
     path = Path(args.rows)
     rows = json.loads(path.read_text()) if args.resume and path.exists() else []
@@ -120,8 +151,8 @@ def main() -> None:
             if not methods:
                 continue
             new = compare_at_threshold(
-                model, cases, label, THRESHOLDS[label], rtol=tol, atol=tol, time_limit=args.time_limit,
-                max_steps=args.max_steps, methods=methods,
+                models.get(label, models.get(None)), cases, label, THRESHOLDS[label], rtol=tol, atol=tol,
+                time_limit=args.time_limit, max_steps=args.max_steps, methods=methods,
             )  # fmt: skip
             rows += [r | {"tol": None if r["method"] == "NGS" else tol} for r in new]
             path.parent.mkdir(parents=True, exist_ok=True)
