@@ -47,11 +47,12 @@ def _guess(summary: dict, key: str) -> str:
     return f" (≈ {_num(summary[key])})" if summary["finished"] < summary["runs"] else ""
 
 
-def markdown(rows: list[dict], args: argparse.Namespace, params: int | None) -> str:
-    """The section: the setup, one table line per (θ_th, tolerance, method), the paper's Fig. 4 beside it."""
+def markdown(rows: list[dict], args: argparse.Namespace, params: int | None, per_threshold: bool) -> str:
+    """The section: the setup, one table line per (θ_th, tolerance, method), the paper's Fig. 4 beside it.
+    `per_threshold`: the NGS rows come from one model per θ_th (`θ=path` checkpoints)."""
     sizes = sorted({r["N"] for r in rows})
     model = "none yet (solver rows only)"
-    if params is not None and len(args.checkpoint) == 1 and "=" not in args.checkpoint[0]:
+    if params is not None and not per_threshold:
         model = (
             f"`{args.checkpoint[0]}` ({params:,} parameters, trained on the all-to-all trajectories with all-to-all "
             "message passing; its message-passing graph is thresholded at θ_th for each row)"
@@ -162,7 +163,7 @@ def main() -> None:
                       f"nfev {s['nfev']:.3g} wall {s['wall_s']:.3g} s t {s['t_reached']:.3g} mae {s['mae']:.3g} "
                       f"ratio {s['speedup_vs_ngs']:.3g}", flush=True)  # fmt: skip
             if not args.no_results:
-                write_section("ngs-stiff", markdown(rows, args, params))
+                write_section("ngs-stiff", markdown(rows, args, params, per_threshold=None not in models))
 
 
 if __name__ == "__main__":

@@ -127,20 +127,19 @@ def work_precision(w: StiffWorkload, reps: int = 3, budget: float = 20.0) -> dic
     stops after a run that took more than `budget` seconds (tighter tolerances would only take longer); a scipy
     run stopped at 3 × `budget` is recorded with digits NaN, time None and `stopped` its cap (it reaches no target)."""
     rows: dict[str, list[dict]] = {s: [] for s in SOLVERS}
+    cap = 3 * budget
     for solver in SOLVERS:
         for rtol, atol in w.tolerances:
             times, ys = [], None
             try:
                 for _ in range(reps):
                     start = time.perf_counter()
-                    ys = run(w, solver, rtol, atol, cap=3 * budget)
+                    ys = run(w, solver, rtol, atol, cap=cap)
                     times.append(time.perf_counter() - start)
                     if times[-1] > budget:
                         break
             except OverBudget:
-                rows[solver].append(
-                    {"rtol": rtol, "atol": atol, "digits": math.nan, "time": None, "stopped": 3 * budget}
-                )
+                rows[solver].append({"rtol": rtol, "atol": atol, "digits": math.nan, "time": None, "stopped": cap})
                 break
             rows[solver].append({"rtol": rtol, "atol": atol, "digits": w.digits(ys), "time": float(np.median(times))})
             if times[-1] > budget:

@@ -72,7 +72,9 @@ struct EdgeMlp {
            const scalar_t* features, scalar_t* node, scalar_t* edges) const {
     const int64_t Hp = padded<scalar_t>(H), Op = padded<scalar_t>(O);
     parallel_rows(ip, N, H * O, [&](int64_t row_begin, int64_t row_end) {
-      scalar_t* z = hidden_.get(kTile * Hp);  // padding columns stay zero: nothing writes them but zero products
+      // Reused tiles: every column read into a result is written first (the padding columns of z, zero when made,
+      // only ever receive zero-weight products and their GELU, and the second Linear reads H columns).
+      scalar_t* z = hidden_.get(kTile * Hp);
       scalar_t* y = out_.get(kTile * Op);
       int64_t dst_of[kTile];
       int64_t i = row_begin;
