@@ -37,13 +37,12 @@ def main(out: str = "runs/example-gnrk-burgers", epochs: int = 30, num_steps: in
              "--val-steps", "10", "--lr", "4e-3", "--period", "10", "--quiet"])  # fmt: skip
 
     model = gnrk.model_from_checkpoint(load_checkpoint(out / "run" / "best.pt"))
+    test, test48 = (gnrk.load_trajectories(data[split])[1] for split in ("test", "test48"))
     results = {}
-    for label, tableau, split in (("rk4", "rk4", "test"), ("rk2", "rk2", "test"), ("rk1", "rk1", "test"),
-                                  ("rk4_48x48", "rk4", "test48")):  # fmt: skip
+    for label, tableau, trajectories in (("rk4", "rk4", test), ("rk2", "rk2", test), ("rk1", "rk1", test),
+                                         ("rk4_48x48", "rk4", test48)):  # fmt: skip
         model.tableau = tableau
-        _, trajectories = gnrk.load_trajectories(data[split])
         results[label] = gnrk.evaluate(model, "burgers", trajectories, out, label=label)["mae"]
-    _, test = gnrk.load_trajectories(data["test"])
     constant = sum((t.states[1:] - t.states[0]).abs().mean().item() for t in test) / len(test)
     for label, mae in results.items():
         print(f"{label:10s} test rollout MAE {mae:.3g}")

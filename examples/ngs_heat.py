@@ -32,7 +32,7 @@ def main(out: str = "runs/example-ngs-heat", num_train: int = 120, epochs: int =
     seconds = time.perf_counter() - start
     persistence = sum((s[1:] - s[0]).abs().mean().item() for s in data.states) / len(data)
     print(f"test rollout MAE {metrics['mae']:.3g} ± {metrics['mae_ci95']:.2g} over {metrics['samples']} unseen graphs")
-    print(f"persistence baseline MAE {persistence:.3g}; the 10 rollouts took {seconds * 1e3:.0f} ms")
+    print(f"persistence baseline MAE {persistence:.3g}; 10 rollouts with their errors took {seconds * 1e3:.0f} ms")
     ngs.plot_trajectories(preds[0], data, 0, out / "trajectories.png")
     print(f"plots: {out / 'loss.png'}, {out / 'trajectories.png'}")
     return metrics["mae"]
