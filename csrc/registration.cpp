@@ -25,9 +25,9 @@ TORCH_LIBRARY(fastsim, m) {
       "Tensor w2, Tensor b2, bool return_edges) -> (Tensor, Tensor)");
   m.def(
       "gn_edge_aggregate_backward(Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, "
-      "Tensor rev_perm, Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? graph_term, Tensor? batch, "
-      "Tensor w2, Tensor b2, Tensor grad_node, Tensor? grad_edge, bool need_edge_grad) "
-      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "Tensor rev_perm, Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? w_edge, Tensor? graph_term, "
+      "Tensor? batch, Tensor w2, Tensor b2, Tensor grad_node, Tensor? grad_edge, bool need_edge_grad) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   // A whole NGS rollout in one call (CPU; csrc/message_passing/ngs_rollout_cpu.cpp documents the weight order).
   m.def(
       "ngs_rollout(Tensor state, Tensor indptr, Tensor src, Tensor ptr, Tensor edge_features, "

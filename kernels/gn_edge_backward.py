@@ -131,6 +131,61 @@ def gn_edge_aggregate_backward_triton(
     p_src: torch.Tensor,
     p_dst: torch.Tensor,
     edge_term: torch.Tensor | None,
+    w_edge: torch.Tensor | None,
+    graph_term: torch.Tensor | None,
+    batch: torch.Tensor | None,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    grad_node: torch.Tensor,
+    grad_edge: torch.Tensor | None,
+    need_edge_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of `gn_edge_aggregate` from `grad_node (N, O)` and optional `grad_edge (E, O)`.
+
+    Pass 1 over the CSR gives grad_p_dst, the per-edge term's gradient and per-program grad_w2/grad_b2 partials
+    (summed here in a fixed order); pass 2 over the transposed CSR gives grad_p_src, recomputing the edge MLP (or
+    reusing the per-edge term's gradient when it was computed). With `w_edge (H, F)`, `edge_term` holds `(E, F)`
+    edge features, projected by one GEMM here, and two more GEMMs give their gradient and w_edge's. The
+    graph_term gradient, index_add(grad_p_dst, batch), is the caller's.
+
+    Returns:
+        `grad_p_src (N, H)`, `grad_p_dst (N, H)`, the gradient of edge_term (`(E, H)`, or `(E, F)` with w_edge;
+        no rows unless `need_edge_grad`), `grad_w_edge (H, F)` (`(H, 0)` without w_edge), `grad_w2 (O, H)`,
+        `grad_b2 (O,)`.
+
+    Raises:
+        TypeError: for dtypes other than float32/float64, or mixed dtypes.
+        ValueError: for w_edge without edge_term, graph_term without batch or batch without graph_term, or O > 512.
+    """
+    _check_inputs(
+        p_src, graph_term, batch, p_dst=p_dst, edge_term=edge_term, w_edge=w_edge, w2=w2, b2=b2,
+        grad_node=grad_node, grad_edge=grad_edge,
+    )  # fmt: skip
+    features, hidden = edge_term, p_src.shape[1]
+    if w_edge is not None:
+        if edge_term is None:
+            raise ValueError("w_edge needs edge_term (the edge features)")
+        edge_term = edge_term @ w_edge.T
+    grad_p_src, grad_p_dst, grad_term, grad_w2, grad_b2 = _backward_of_term(
+        indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2,
+        grad_node, grad_edge, need_edge_grad,
+    )  # fmt: skip
+    if w_edge is None:
+        return grad_p_src, grad_p_dst, grad_term, p_src.new_zeros((hidden, 0)), grad_w2, grad_b2
+    if need_edge_grad:
+        return grad_p_src, grad_p_dst, grad_term @ w_edge, grad_term.T @ features, grad_w2, grad_b2
+    return grad_p_src, grad_p_dst, p_src.new_empty((0, w_edge.shape[1])), torch.zeros_like(w_edge), grad_w2, grad_b2
+
+
+def _backward_of_term(
+    indptr: torch.Tensor,
+    src: torch.Tensor,
+    rev_indptr: torch.Tensor,
+    rev_dst: torch.Tensor,
+    rev_perm: torch.Tensor,
+    p_src: torch.Tensor,
+    p_dst: torch.Tensor,
+    edge_term: torch.Tensor | None,
     graph_term: torch.Tensor | None,
     batch: torch.Tensor | None,
     w2: torch.Tensor,
@@ -139,25 +194,7 @@ def gn_edge_aggregate_backward_triton(
     grad_edge: torch.Tensor | None,
     need_edge_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients of `gn_edge_aggregate` from `grad_node (N, O)` and optional `grad_edge (E, O)`.
-
-    Pass 1 over the CSR gives grad_p_dst, grad_edge_term and per-program grad_w2/grad_b2 partials (summed
-    here in a fixed order); pass 2 over the transposed CSR gives grad_p_src, recomputing the edge MLP (or
-    reusing grad_edge_term when it was computed). The graph_term gradient, index_add(grad_p_dst, batch), is
-    the caller's.
-
-    Returns:
-        `grad_p_src (N, H)`, `grad_p_dst (N, H)`, `grad_edge_term (E, H)` (`(0, H)` unless `need_edge_grad`),
-        `grad_w2 (O, H)`, `grad_b2 (O,)`.
-
-    Raises:
-        TypeError: for dtypes other than float32/float64, or mixed dtypes.
-        ValueError: for graph_term without batch or batch without graph_term, or O > 512.
-    """
-    _check_inputs(
-        p_src, graph_term, batch, p_dst=p_dst, edge_term=edge_term, w2=w2, b2=b2, grad_node=grad_node,
-        grad_edge=grad_edge,
-    )  # fmt: skip
+    """The two passes, with the per-edge term `(E, H)` itself; its gradient is returned as is."""
     num_rows, num_edges = indptr.numel() - 1, src.numel()
     out_dim, hidden = w2.shape
     if out_dim > _MAX_BACKWARD_OUT:

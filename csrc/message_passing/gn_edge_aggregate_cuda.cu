@@ -603,6 +603,14 @@ GnArgs<scalar_t> make_args(const GnDims& d, const at::Tensor& indptr, const at::
   return a;
 }
 
+// With w_edge the edge term is the projection of (E, F) edge features; here it is formed by one GEMM (the CPU
+// kernels form it per tile instead).
+std::optional<at::Tensor> projected_edge_term(const std::optional<at::Tensor>& edge_features,
+                                              const std::optional<at::Tensor>& w_edge) {
+  TORCH_CHECK(edge_features.has_value() || !w_edge.has_value(), "w_edge needs edge_term (the edge features)");
+  return w_edge.has_value() ? std::optional<at::Tensor>(at::mm(*edge_features, w_edge->t())) : edge_features;
+}
+
 std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cuda(
     const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
     const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
@@ -610,11 +618,7 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cuda(
     const std::optional<at::Tensor>& graph_term, const std::optional<at::Tensor>& batch, const at::Tensor& w2,
     const at::Tensor& b2, bool return_edges) {
   c10::cuda::CUDAGuard guard(p_src.device());
-  // With w_edge the edge term is the projection of (E, F) edge features; here it is formed by one GEMM (the
-  // CPU kernel forms it per tile instead).
-  TORCH_CHECK(edge_features.has_value() || !w_edge.has_value(), "w_edge needs edge_term (the edge features)");
-  const std::optional<at::Tensor> edge_term =
-      w_edge.has_value() ? std::optional<at::Tensor>(at::mm(*edge_features, w_edge->t())) : edge_features;
+  const std::optional<at::Tensor> edge_term = projected_edge_term(edge_features, w_edge);
   const GnDims d =
       check_inputs(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2);
   at::Tensor node_out = at::empty({d.N, d.O}, p_src.options());
@@ -637,7 +641,8 @@ std::tuple<at::Tensor, at::Tensor> gn_edge_aggregate_cuda(
   return {node_out, edge_out};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_aggregate_backward_cuda(
+// The kernels' gradients, with the per-edge term's gradient (E, H) as it is; edge_term is the term itself.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_backward_of_term(
     const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
     const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
     const std::optional<at::Tensor>& edge_term, const std::optional<at::Tensor>& graph_term,
@@ -712,6 +717,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_a
     }
   });
   return {grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gn_edge_aggregate_backward_cuda(
+    const at::Tensor& indptr, const at::Tensor& src, const at::Tensor& rev_indptr, const at::Tensor& rev_dst,
+    const at::Tensor& rev_perm, const at::Tensor& p_src, const at::Tensor& p_dst,
+    const std::optional<at::Tensor>& edge_features, const std::optional<at::Tensor>& w_edge,
+    const std::optional<at::Tensor>& graph_term, const std::optional<at::Tensor>& batch, const at::Tensor& w2,
+    const at::Tensor& b2, const at::Tensor& grad_node, const std::optional<at::Tensor>& grad_edge,
+    bool need_edge_grad) {
+  c10::cuda::CUDAGuard guard(p_src.device());
+  auto [grad_p_src, grad_p_dst, grad_term, grad_w2, grad_b2] =
+      gn_backward_of_term(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst,
+                          projected_edge_term(edge_features, w_edge), graph_term, batch, w2, b2, grad_node, grad_edge,
+                          need_edge_grad);
+  if (!w_edge.has_value()) {
+    return {grad_p_src, grad_p_dst, grad_term, at::zeros({p_src.size(1), 0}, p_src.options()), grad_w2, grad_b2};
+  }
+  // Through the projection term = features @ w_edgeᵀ: two more GEMMs.
+  const int64_t F = w_edge->size(1);
+  at::Tensor grad_features = need_edge_grad ? at::mm(grad_term, *w_edge) : at::empty({0, F}, p_src.options());
+  at::Tensor grad_w_edge =
+      need_edge_grad ? at::mm(grad_term.t(), *edge_features) : at::zeros({p_src.size(1), F}, p_src.options());
+  return {grad_p_src, grad_p_dst, grad_features, grad_w_edge, grad_w2, grad_b2};
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ def _gn_backward_fake(
     p_src,
     p_dst,
     edge_term,
+    w_edge,
     graph_term,
     batch,
     w2,
@@ -68,11 +69,13 @@ def _gn_backward_fake(
     grad_edge,
     need_edge_grad,
 ):
-    edge_grad = p_src.new_empty((src.shape[0] if need_edge_grad else 0, p_src.shape[1]))
+    hidden, features = p_src.shape[1], 0 if w_edge is None else w_edge.shape[1]
+    edge_grad = p_src.new_empty((src.shape[0] if need_edge_grad else 0, hidden if w_edge is None else features))
     return (
         p_src.new_empty(p_src.shape),
         p_dst.new_empty(p_dst.shape),
         edge_grad,
+        p_src.new_empty((hidden, features)),
         w2.new_empty(w2.shape),
         b2.new_empty(b2.shape),
     )
@@ -213,27 +216,20 @@ def _gn_setup(ctx, inputs, output):
 def _gn_backward(ctx, grad_node, grad_edge):
     *graph, p_src, p_dst, edge_term, w_edge, graph_term, batch, w2, b2 = ctx.saved_tensors
     grad_edge = grad_edge.contiguous() if grad_edge is not None and grad_edge.numel() else None
-    features = edge_term
-    if w_edge is not None:  # the backward kernels take the per-edge term itself
-        edge_term = features @ w_edge.T
     need_edge_grad = ctx.has_edge and (ctx.needs_input_grad[7] or ctx.needs_input_grad[8])
-    inputs = (p_src, p_dst, edge_term, graph_term, batch, w2, b2)
-    grad_p_src, grad_p_dst, grad_edge_term, grad_w2, grad_b2 = _call(
+    inputs = (p_src, p_dst, edge_term, w_edge, graph_term, batch, w2, b2)
+    grad_p_src, grad_p_dst, grad_edge_term, grad_w_edge, grad_w2, grad_b2 = _call(
         "gn_edge_aggregate_backward", *graph, *inputs, grad_node.contiguous(), grad_edge, need_edge_grad
     )
-    grad_w_edge = None
-    if w_edge is None:
-        grad_features = grad_edge_term if ctx.has_edge else None
-    else:
-        grad_features = grad_edge_term @ w_edge if ctx.needs_input_grad[7] else None
-        grad_w_edge = grad_edge_term.T @ features if ctx.needs_input_grad[8] else None
+    grad_edge_term = grad_edge_term if ctx.has_edge and ctx.needs_input_grad[7] else None
+    grad_w_edge = grad_w_edge if w_edge is not None and ctx.needs_input_grad[8] else None
     grad_graph = None
     if ctx.has_graph and ctx.needs_input_grad[9]:
         grad_graph = grad_p_dst.new_zeros((ctx.num_graphs, grad_p_dst.shape[1])).index_add_(0, batch, grad_p_dst)
     return (None,) * 5 + (
         grad_p_src,
         grad_p_dst,
-        grad_features,
+        grad_edge_term,
         grad_w_edge,
         grad_graph,
         None,

@@ -218,11 +218,6 @@ def gn_args(kw):
     return [kw[k] for k in ("p_src", "p_dst", "edge_term", "w_edge", "graph_term", "batch", "w2", "b2")]
 
 
-def gn_backward_args(kw):
-    """The backward op's: it takes the per-edge term itself, without `w_edge`."""
-    return [kw[k] for k in ("p_src", "p_dst", "edge_term", "graph_term", "batch", "w2", "b2")]
-
-
 @pytest.mark.parametrize("graph", list(GRAPHS))
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("terms", [(False, False), (True, True), (True, False), (False, True), ("features", True)])
@@ -238,31 +233,39 @@ def test_gn_edge_aggregate(graph, dtype, terms, return_edges):
 
 
 def check_gn_backward(g, dtype, hidden, out_dim, edge_term, graph_term, grad_edge, need_edge_grad):
-    """All five gradients of the kernel's backward against torch.autograd through the reference."""
+    """All six gradients of the kernel's backward against torch.autograd through the reference."""
     kw = gn_inputs(g, dtype, hidden, out_dim, edge_term, graph_term)
     gen = torch.Generator().manual_seed(7)
     grad_node = torch.randn(g.num_nodes, out_dim, generator=gen, dtype=dtype).to(DEVICE)
     grad_e = torch.randn(g.src.numel(), out_dim, generator=gen, dtype=dtype).to(DEVICE) if grad_edge else None
-    leaves = {k: kw[k].clone().requires_grad_() for k in ("p_src", "p_dst", "w2", "b2")}
+    features = edge_term == "features"
+    names = (
+        ["p_src", "p_dst", "edge_term", "w_edge", "w2", "b2"]
+        if features
+        else ["p_src", "p_dst", "edge_term", "w2", "b2"]
+    )
+    leaves = {k: kw[k].clone().requires_grad_() for k in names if k != "edge_term"}
     # The reference always gets an edge term (zeros where the kernel gets None: the same gradient).
     zeros = torch.zeros(g.src.numel(), hidden, dtype=dtype, device=DEVICE)
     leaves["edge_term"] = (kw["edge_term"] if edge_term else zeros).clone().requires_grad_()
     node, edge = ref.gn_edge_aggregate(g.indptr, g.src, *gn_args({**kw, **leaves}), return_edges=True)
     loss = (node * grad_node).sum() + ((edge * grad_e).sum() if grad_edge else 0.0)
-    names = ["p_src", "p_dst", "edge_term", "w2", "b2"]
     expected = torch.autograd.grad(loss, [leaves[n] for n in names], allow_unused=True)
     expected = [torch.zeros_like(leaves[n]) if e is None else e for n, e in zip(names, expected, strict=True)]
-    got = ops.gn_edge_aggregate_backward_triton(*g.five, *gn_backward_args(kw), grad_node, grad_e, need_edge_grad)
-    if not need_edge_grad:
-        assert got[2].shape == (0, hidden)
-        got, expected, names = got[:2] + got[3:], expected[:2] + expected[3:], names[:2] + names[3:]
+    got = list(ops.gn_edge_aggregate_backward_triton(*g.five, *gn_args(kw), grad_node, grad_e, need_edge_grad))
+    if not features:
+        assert got.pop(3).shape == (hidden, 0)  # no w_edge, no gradient of it
+    if not need_edge_grad:  # neither the edge term's gradient nor w_edge's is formed
+        assert got[2].shape == (0, leaves["edge_term"].shape[1])
+        keep = [k for k, n in enumerate(names) if n not in ("edge_term", "w_edge")]
+        got, expected, names = ([seq[k] for k in keep] for seq in (got, expected, names))
     for name, a, b in zip(names, got, expected, strict=True):
         torch.testing.assert_close(a, b, **GN_TOL[dtype], msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("graph", ["random", "hub", "no_edges", "empty"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("terms", [(False, False), (True, True)])
+@pytest.mark.parametrize("terms", [(False, False), (True, True), ("features", True)])
 @pytest.mark.parametrize("grad_edge", [False, True])
 @pytest.mark.parametrize("need_edge_grad", [False, True])
 def test_gn_edge_aggregate_backward(graph, dtype, terms, grad_edge, need_edge_grad):
@@ -318,7 +321,7 @@ def test_dtype_and_argument_errors():
     kw = gn_inputs(g, torch.float32, 4, 513, edge_term=False, graph_term=False)
     grad_node = torch.ones(g.num_nodes, 513, device=DEVICE)
     with pytest.raises(ValueError, match="at most 512"):
-        ops.gn_edge_aggregate_backward_triton(*g.five, *gn_backward_args(kw), grad_node, None, False)
+        ops.gn_edge_aggregate_backward_triton(*g.five, *gn_args(kw), grad_node, None, False)
 
 
 def test_schemas_match_docs():
@@ -326,14 +329,13 @@ def test_schemas_match_docs():
     graph = "Tensor indptr, Tensor src, Tensor rev_indptr, Tensor rev_dst, Tensor rev_perm"
     rest = "Tensor? graph_term, Tensor? batch, Tensor w2, Tensor b2"
     gn = f"Tensor p_src, Tensor p_dst, Tensor? edge_term, Tensor? w_edge, {rest}"
-    gn_backward = f"Tensor p_src, Tensor p_dst, Tensor? edge_term, {rest}"
     expected = {
         "segment_reduce": "(Tensor src, Tensor indptr, str reduce) -> (Tensor, Tensor)",
         "spmm": f"({graph}, Tensor? weight, Tensor x, str reduce) -> (Tensor, Tensor)",
         "sddmm": f"({graph}, Tensor u, Tensor v, str op) -> Tensor",
         "gn_edge_aggregate": f"({graph}, {gn}, bool return_edges) -> (Tensor, Tensor)",
-        "gn_edge_aggregate_backward": f"({graph}, {gn_backward}, Tensor grad_node, Tensor? grad_edge, "
-        "bool need_edge_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)",
+        "gn_edge_aggregate_backward": f"({graph}, {gn}, Tensor grad_node, Tensor? grad_edge, "
+        "bool need_edge_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)",
     }
     for name, schema in expected.items():
         assert str(getattr(ops, name + "_triton").default._schema) == f"fastsim::{name}_triton{schema}"
@@ -350,7 +352,7 @@ def test_fake_tensor_shapes():
         (ops.spmm_triton, (*g.five, None, x, "mean")),
         (ops.sddmm_triton, (*g.five, x, x, "add")),
         (ops.gn_edge_aggregate_triton, (*g.five, *gn_args(kw), True)),
-        (ops.gn_edge_aggregate_backward_triton, (*g.five, *gn_backward_args(kw), grad_node, None, True)),
+        (ops.gn_edge_aggregate_backward_triton, (*g.five, *gn_args(kw), grad_node, None, True)),
     ]
     for op, args in cases:
         torch.library.opcheck(op, args, test_utils=("test_schema", "test_faketensor"))
