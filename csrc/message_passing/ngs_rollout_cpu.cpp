@@ -33,6 +33,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <string>
@@ -48,6 +49,7 @@ namespace {
 constexpr int64_t kRowTile = 64;
 
 // Per-graph minima over rows [ptr[b], ptr[b+1]) of x (stride ld, n columns) into out (B × n); 0 for no rows.
+// NaN propagates, as in segment_reduce's min (the tensor path): a diverging rollout stays visibly NaN.
 template <typename scalar_t>
 void graph_min(const scalar_t* x, int64_t ld, int64_t n, const int64_t* ptr, int64_t B, scalar_t* out) {
   for (int64_t b = 0; b < B; ++b) {
@@ -58,7 +60,10 @@ void graph_min(const scalar_t* x, int64_t ld, int64_t n, const int64_t* ptr, int
     }
     std::fill(o, o + n, std::numeric_limits<scalar_t>::infinity());
     for (int64_t r = ptr[b]; r < ptr[b + 1]; ++r)
-      for (int64_t c = 0; c < n; ++c) o[c] = std::min(o[c], x[r * ld + c]);
+      for (int64_t c = 0; c < n; ++c) {
+        const scalar_t v = x[r * ld + c];
+        if (v < o[c] || std::isnan(v)) o[c] = v;  // once NaN, no comparison is true: it stays
+      }
   }
 }
 
