@@ -67,3 +67,28 @@ def test_rollout_op_flop_formula(system: str) -> None:
     w = _workload(system)
     stepwise = dataclasses.replace(w, state=w.state.double())
     assert cases.step_flops(w, "fastsim") == pytest.approx(cases.step_flops(stepwise, "fastsim"), rel=1e-9)
+
+
+def test_edge_backward_flop_formula() -> None:
+    """The training FLOP ratio's fastsim side: the fused edge op's backward formula counts the products torch's FLOP
+    counter sees in the reference's backward, plus the two forward products the fused backward recomputes."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fastsim.ops import reference
+
+    w = _workload("rossler")
+    g, (hidden, feats, out) = w.graph, (12, 5, 7)
+    gen = torch.Generator().manual_seed(0)
+    p_src, p_dst = (torch.randn(g.num_nodes, hidden, generator=gen) for _ in range(2))
+    features, w_edge = torch.randn(g.num_edges, feats, generator=gen), torch.randn(hidden, feats, generator=gen)
+    w2, b2 = torch.randn(out, hidden, generator=gen), torch.randn(out, generator=gen)
+    inputs = [t.requires_grad_() for t in (p_src, p_dst, features, w_edge, w2, b2)]
+    node, _ = reference.gn_edge_aggregate(g.indptr, g.src, p_src, p_dst, features, w_edge, None, None, w2, b2, False)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.autograd.grad(node.sum(), inputs)
+    reference_backward = counter.get_total_flops()
+    recomputed = 2 * g.num_edges * hidden * (out + feats)
+    shapes = (g.indptr.shape, g.src.shape, None, None, None, p_src.shape, p_dst.shape, features.shape, w_edge.shape)
+    fused = cases._gn_edge_backward_flops(*shapes, None, None, w2.shape)
+    assert fused == reference_backward + recomputed

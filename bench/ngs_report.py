@@ -190,6 +190,14 @@ def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edg
     return 2 * edges * w2[0] * w2[1] + (0 if w_edge is None else 2 * edges * w_edge[0] * w_edge[1])
 
 
+def _gn_edge_backward_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, *rest, **__):
+    """FLOPs of the fused edge op's backward products: the recomputed second Linear, w2's gradient and the hidden
+    gradient, 3 · 2·E·H·O; with `w_edge` also the recomputed projection and the gradients of the features and of
+    w_edge, 3 · 2·E·F·H."""
+    w2 = rest[2]
+    return 3 * _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, None, None, w2)
+
+
 def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, globals_, weights, *_, **__):
     """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every block of
     every Linear (nn.Linear weights (out, in) in the op's order, each followed by its bias), with rows = N for
@@ -212,12 +220,8 @@ def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, globals_, weights
     return 2 * steps * flops
 
 
-def step_flops(w: Workload, impl: str) -> float:
-    """Matrix-product FLOPs of one rollout step of `impl` (torch's FLOP counter, plus the fused edge op's GEMM).
-
-    Both sides evaluate the same GELUs; the products are where the formulations differ (fastsim projects node
-    features per node, the peers concatenate per edge), so the peer/fastsim ratio of these counts is the rollout
-    speed-up at equal arithmetic speed per FLOP."""
+def _count_flops(w: Workload, run: Callable[[], object]) -> float:
+    """Matrix-product FLOPs of `run()` by torch's FLOP counter, with the fused ops' in-kernel products added."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from fastsim import _backend
@@ -225,12 +229,33 @@ def step_flops(w: Workload, impl: str) -> float:
     # FlopCounterMode looks ops up by their packet (`torch.ops.fastsim.gn_edge_aggregate`), not by an overload
     fused = {
         _backend.op("gn_edge_aggregate", w.graph.device)._overloadpacket: _gn_edge_flops,
+        _backend.op("gn_edge_aggregate_backward", w.graph.device)._overloadpacket: _gn_edge_backward_flops,
         torch.ops.fastsim.ngs_rollout: _ngs_rollout_flops,
     }
     counter = FlopCounterMode(display=False, custom_mapping=fused)
     with counter:
-        IMPLEMENTATIONS[impl]["rollout"](dataclasses.replace(w, dts=w.dts[:2]))
-    return counter.get_total_flops() / 2
+        run()
+    return counter.get_total_flops()
+
+
+def step_flops(w: Workload, impl: str) -> float:
+    """Matrix-product FLOPs of one rollout step of `impl`.
+
+    Both sides evaluate the same GELUs; the products are where the formulations differ (fastsim projects node
+    features per node, the peers concatenate per edge), so the peer/fastsim ratio of these counts is the rollout
+    speed-up at equal arithmetic speed per FLOP."""
+    return _count_flops(w, lambda: IMPLEMENTATIONS[impl]["rollout"](dataclasses.replace(w, dts=w.dts[:2]))) / 2
+
+
+def train_flops(w: Workload, impl: str) -> float:
+    """Matrix-product FLOPs of one training step of `impl` (forward and backward; fastsim's fused backward
+    recomputes the edge MLP's products, which count). The peer/fastsim ratio is the training speed-up at equal
+    arithmetic speed per FLOP."""
+    state = {k: v.detach().clone() for k, v in w.model.state_dict().items()}
+    optimizer = torch.optim.SGD(w.model.parameters(), lr=0.0)  # the optimizer's step has no products
+    flops = _count_flops(w, lambda: IMPLEMENTATIONS[impl]["train"](w, optimizer))
+    w.model.load_state_dict(state)
+    return flops
 
 
 def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_counter) -> list[dict]:
@@ -245,8 +270,17 @@ def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_count
         impl["train"](w, optimizer)  # warm-up
         train = _median_time(lambda impl=impl, optimizer=optimizer: impl["train"](w, optimizer), reps, clock)
         rollout = _median_time(lambda impl=impl: impl["rollout"](w), reps, clock)
-        flops = step_flops(w, name)
-        rows.append({"impl": name, "max_diff": diff, "train": train, "rollout": rollout, "flops": flops})
+        flops, flops_train = step_flops(w, name), train_flops(w, name)
+        rows.append(
+            {
+                "impl": name,
+                "max_diff": diff,
+                "train": train,
+                "rollout": rollout,
+                "flops": flops,
+                "train_flops": flops_train,
+            }
+        )
     w.model.load_state_dict(state)
     return rows
 
@@ -374,12 +408,13 @@ def report(
         f"Medians of repeated runs ({clock_note}); training step = forward + backward + AdamW on one batch; "
         "rollout = 40 steps (inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, "
         f"rollout ≥ 10×). Peak = {peak_note}, in a fresh process "
-        "(MiB). GFLOP/step = matrix-product FLOPs of one rollout step (`step_flops`); both formulations evaluate "
-        "the same GELUs, so the FLOP ratio is the rollout speed-up at equal arithmetic speed per FLOP.",
+        "(MiB). GFLOP = matrix-product FLOPs of one training step (forward and backward, `train_flops`) and of "
+        "one rollout step (`step_flops`); both formulations evaluate the same GELUs, so a FLOP ratio is the "
+        "speed-up at equal arithmetic speed per FLOP.",
         "",
-        "| workload | implementation | max abs diff vs fastsim | train step (ms) | ratio | 40-step rollout (ms) "
-        "| ratio | GFLOP/step | FLOP ratio | train peak (MiB) | rollout peak (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | implementation | max abs diff vs fastsim | train step (ms) | ratio | train GFLOP | FLOP ratio "
+        "| 40-step rollout (ms) | ratio | GFLOP/step | FLOP ratio | train peak (MiB) | rollout peak (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec, w in enumerate(workloads):
         rows = measure(w, 1 if smoke else reps, timer)
@@ -389,7 +424,9 @@ def report(
             peaks = [measure_peak(spec, r["impl"], task, smoke, device) if memory else None for task in tasks]
             lines.append(
                 f"| {w.name} | {r['impl']} | {r['max_diff']:.1e} | {1e3 * r['train']:.2f} | "
-                f"{r['train'] / base['train']:.2f} | {1e3 * r['rollout']:.2f} | {r['rollout'] / base['rollout']:.2f} "
+                f"{r['train'] / base['train']:.2f} | {r['train_flops'] / 1e9:.3g} | "
+                f"{r['train_flops'] / base['train_flops']:.2f} | {1e3 * r['rollout']:.2f} | "
+                f"{r['rollout'] / base['rollout']:.2f} "
                 f"| {r['flops'] / 1e9:.3g} | {r['flops'] / base['flops']:.2f} | {_mib(peaks[0])} | {_mib(peaks[1])} |"
             )
     s = solver_comparison(1 if smoke else TRAJECTORY_ROUNDS, smoke, timer, device)
