@@ -32,6 +32,7 @@ import torch
 
 from bench import bench_gnrk as cases
 from bench.devices import check_device, command_line, describe_device, synced_clock
+from bench.flops import count_flops
 from bench.results_file import write_section
 from fastsim.dynamics.burgers2d import Burgers2D
 from fastsim.graphs.grid import periodic_grid
@@ -71,9 +72,15 @@ def measure(grid: int, steps: int, reps: int, device: str = "cpu") -> list[dict]
                 impls[name](w)
                 times[name].append(timer() - start)
         base = statistics.median(times["fastsim"])
+        # Training FLOPs (forward and backward): the rollout's fused evaluation has no formula of its own.
+        flops = (
+            {name: count_flops(lambda fn=fn: fn(w), device) for name, fn in impls.items()} if "train" in group else {}
+        )
         for name in names:
             median = statistics.median(times[name])
-            rows.append({"group": group, "impl": name, "median_s": median, "ratio": median / base})
+            row = {"group": group, "impl": name, "median_s": median, "ratio": median / base, "flops": flops.get(name)}
+            row["flop_ratio"] = row["flops"] / flops["fastsim"] if flops else None
+            rows.append(row)
     return rows
 
 
@@ -129,14 +136,17 @@ def table(
     lines = [
         f"GNRK Burgers model (10,882 parameters, RK4, float32) on a {grid}×{grid} periodic grid; "
         f"rollout = {steps} steps of Δt = 1e-3. Ratio = t_impl / t_fastsim (> 1: fastsim faster). "
-        f"Target: ≥ {TARGET:g}× over plain PyG/torch."
+        f"Target: ≥ {TARGET:g}× over plain PyG/torch. GFLOP = matrix-product FLOPs of a training step (forward "
+        "and backward; fastsim's fused backward recomputes the edge MLPs' products, which count): the FLOP ratio "
+        "is the speed-up at equal arithmetic speed per FLOP."
         + ("" if device == "cpu" else f" All on {device}; wall clock, `torch.cuda.synchronize()` at both ends."),
         "",
-        f"| group | implementation | median {_time_label(device)} (s) | ratio |",
-        "|---|---|---|---|",
+        f"| group | implementation | median {_time_label(device)} (s) | ratio | GFLOP | FLOP ratio |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['group']} | {r['impl']} | {r['median_s']:.4g} | {r['ratio']:.2f} |")
+        flops = "– | –" if r["flops"] is None else f"{r['flops'] / 1e9:.3g} | {r['flop_ratio']:.2f}"
+        lines.append(f"| {r['group']} | {r['impl']} | {r['median_s']:.4g} | {r['ratio']:.2f} | {flops} |")
     lines += [
         "",
         f"{describe_device(device)}, {datetime.date.today().isoformat()}. Command: `{command}`.",

@@ -44,6 +44,7 @@ from torch.nn import functional as F
 
 import fastsim
 from bench.devices import check_device, command_line, describe_device, synced_clock
+from bench.flops import count_flops
 from bench.peak_memory import reset_high_water_mark, status_kib
 from fastsim.dynamics import HeatDiffusion
 from fastsim.graph import Graph
@@ -183,21 +184,6 @@ def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float]
     return statistics.median(times)
 
 
-def _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, glob, batch, w2, *_, **__):
-    """FLOPs of the fused edge op's in-kernel products (its inputs arrive as shapes): the second Linear, 2·E·H·O,
-    and with `w_edge` the edge features' projection, 2·E·F·H."""
-    edges = src[0]
-    return 2 * edges * w2[0] * w2[1] + (0 if w_edge is None else 2 * edges * w_edge[0] * w_edge[1])
-
-
-def _gn_edge_backward_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, *rest, **__):
-    """FLOPs of the fused edge op's backward products: the recomputed second Linear, w2's gradient and the hidden
-    gradient, 3 · 2·E·H·O; with `w_edge` also the recomputed projection and the gradients of the features and of
-    w_edge, 3 · 2·E·F·H."""
-    w2 = rest[2]
-    return 3 * _gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, None, None, w2)
-
-
 def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, globals_, weights, *_, **__):
     """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every block of
     every Linear (nn.Linear weights (out, in) in the op's order, each followed by its bias), with rows = N for
@@ -220,31 +206,17 @@ def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, globals_, weights
     return 2 * steps * flops
 
 
-def _count_flops(w: Workload, run: Callable[[], object]) -> float:
-    """Matrix-product FLOPs of `run()` by torch's FLOP counter, with the fused ops' in-kernel products added."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from fastsim import _backend
-
-    # FlopCounterMode looks ops up by their packet (`torch.ops.fastsim.gn_edge_aggregate`), not by an overload
-    fused = {
-        _backend.op("gn_edge_aggregate", w.graph.device)._overloadpacket: _gn_edge_flops,
-        _backend.op("gn_edge_aggregate_backward", w.graph.device)._overloadpacket: _gn_edge_backward_flops,
-        torch.ops.fastsim.ngs_rollout: _ngs_rollout_flops,
-    }
-    counter = FlopCounterMode(display=False, custom_mapping=fused)
-    with counter:
-        run()
-    return counter.get_total_flops()
-
-
 def step_flops(w: Workload, impl: str) -> float:
     """Matrix-product FLOPs of one rollout step of `impl`.
 
     Both sides evaluate the same GELUs; the products are where the formulations differ (fastsim projects node
     features per node, the peers concatenate per edge), so the peer/fastsim ratio of these counts is the rollout
     speed-up at equal arithmetic speed per FLOP."""
-    return _count_flops(w, lambda: IMPLEMENTATIONS[impl]["rollout"](dataclasses.replace(w, dts=w.dts[:2]))) / 2
+    two_steps = dataclasses.replace(w, dts=w.dts[:2])
+    rollout = IMPLEMENTATIONS[impl]["rollout"]
+    return (
+        count_flops(lambda: rollout(two_steps), w.graph.device, {torch.ops.fastsim.ngs_rollout: _ngs_rollout_flops}) / 2
+    )
 
 
 def train_flops(w: Workload, impl: str) -> float:
@@ -253,7 +225,7 @@ def train_flops(w: Workload, impl: str) -> float:
     arithmetic speed per FLOP."""
     state = {k: v.detach().clone() for k, v in w.model.state_dict().items()}
     optimizer = torch.optim.SGD(w.model.parameters(), lr=0.0)  # the optimizer's step has no products
-    flops = _count_flops(w, lambda: IMPLEMENTATIONS[impl]["train"](w, optimizer))
+    flops = count_flops(lambda: IMPLEMENTATIONS[impl]["train"](w, optimizer), w.graph.device)
     w.model.load_state_dict(state)
     return flops
 
