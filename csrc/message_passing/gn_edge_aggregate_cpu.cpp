@@ -2,15 +2,16 @@
 //   m[e] = GELU(GELU(p_src[j] + p_dst[i] + edge_term[e] + graph_term[batch[i]]) @ w2.T + b2),
 //   node_out[i] = Σ_{e into i} m[e],
 // where edge_term[e] is given (E, H), or, with w_edge (H, F), is the projection edge_term[e] @ w_edge.T of
-// (E, F) edge features, formed per tile inside the forward kernel (no E × H tensor either).
+// (E, F) edge features, formed per tile inside the kernels (no E × H tensor either, forward or backward).
 // Edges are processed in tiles of kTile consecutive CSR edges: the tile's hidden layer (kTile × H) lives in a
 // per-chunk buffer, the second Linear is a register-blocked product on the tile (`tile_gemm`: at these widths,
 // H ≈ 32–350 and O ≈ 8–32, a BLAS call per tile costs more in dispatch than in arithmetic), and nothing of size
 // E × H is ever allocated. Tile rows are padded to whole SIMD vectors (Hp, Op) with zeros that stay zero
 // (GELU(0) = 0, and the padded weight columns are zero), so every product and activation runs on full vectors.
-// The backward recomputes the tile: a pass over the CSR gives grad_p_dst (and w2/b2 partials per chunk) and,
-// accumulated by source, grad_p_src; with several threads and few edges per node a pass over the transposed CSR
-// gives grad_p_src instead, so every node row is written by the one chunk that owns it.
+// The backward recomputes the tile: a pass over the CSR gives grad_p_dst (and w2/b2 partials per chunk, with edge
+// features also the w_edge partials and, per edge, the features' gradient) and, accumulated by source,
+// grad_p_src; with several threads and few edges per node a pass over the transposed CSR gives grad_p_src
+// instead, so every node row is written by the one chunk that owns it.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
@@ -122,10 +123,10 @@ struct BackwardSweep {
   const std::vector<scalar_t>& w_edge_t;
   const std::vector<scalar_t>& w_edge_p;
 
-  // edge_at(p) -> (e, j, i): CSR edge, source and destination of sweep position p.
+  // edge_at(p) -> (e, j, i): CSR edge, source and destination of sweep position p. With features, `edge_grad`
+  // receives the features' gradient (E, F) and `w_edge_partial` ((chunks, H, Fp)) the chunks' w_edge gradients;
+  // otherwise `edge_grad` receives gz1 (E, H).
   template <typename EdgeAt>
-  // With features, `edge_grad` receives the features' gradient (E, F) and `w_edge_partial` ((chunks, H, Fp)) the
-  // chunk's w_edge gradient; otherwise `edge_grad` receives gz1 (E, H).
   void run(const int64_t* sweep_indptr, int64_t num_rows, EdgeAt edge_at, scalar_t* node_grad, scalar_t* edge_grad,
            at::Tensor* w2_partial, at::Tensor* b2_partial, at::Tensor* w_edge_partial,
            scalar_t* src_grad_by_thread) const {

@@ -91,7 +91,6 @@ def test_float32_gelu_is_accurate_over_its_range():
         torch.testing.assert_close(g.double(), e, rtol=0, atol=4e-6 * scale, msg=f"gradient of {name}")
 
 
-# A sparse graph takes the transposed-CSR sweep for grad_p_src; a dense one the per-thread accumulation.
 @pytest.mark.parametrize("size", [(40, 200), (10, 300)])
 @pytest.mark.parametrize("return_edges", [False, True])
 @pytest.mark.parametrize("edge", ["term", "features"])
@@ -111,6 +110,29 @@ def test_gradients_match_reference(device, return_edges, size, edge):
     )
     ref = run_reference(graph, inputs, return_edges)
     expected = torch.autograd.grad(loss(ref if return_edges else ref[0]), [inputs[n] for n in names])
+    for name, g, e in zip(names, grads, expected):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10, msg=f"gradient of {name}")
+
+
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("edge", ["term", "features"])
+def test_gradients_on_the_transposed_sweep(two_threads, edge):
+    """On the CPU with several threads and E < threads · N, grad_p_src comes from a second sweep over the transposed
+    CSR, which recomputes the edge MLP (edge features projected there as well)."""
+    graph = random_graph(200, 150, seed=3)
+    inputs = gn_inputs(graph, hidden=6, out=5, edge=edge)
+    names = [k for k, v in inputs.items() if v is not None]
+    weights = torch.linspace(-1, 1, graph.num_nodes * 5, dtype=torch.float64).view(graph.num_nodes, 5)
+    leaves = [inputs[n] for n in names]
+    grads = torch.autograd.grad((fastsim.ops.gn_edge_aggregate(graph, **inputs) * weights).sum(), leaves)
+    expected = torch.autograd.grad((run_reference(graph, inputs, False)[0] * weights).sum(), leaves)
     for name, g, e in zip(names, grads, expected):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10, msg=f"gradient of {name}")
 
