@@ -167,7 +167,7 @@ def gn_edge_aggregate_backward_triton(
             raise ValueError("w_edge needs edge_term (the edge features)")
         edge_term = edge_term @ w_edge.T
     grad_p_src, grad_p_dst, grad_term, grad_w2, grad_b2 = _backward_of_term(
-        indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge_term, graph_term, batch, w2, b2,
+        (indptr, src, rev_indptr, rev_dst, rev_perm), (p_src, p_dst, edge_term, graph_term, batch, w2, b2),
         grad_node, grad_edge, need_edge_grad,
     )  # fmt: skip
     if w_edge is None:
@@ -178,23 +178,16 @@ def gn_edge_aggregate_backward_triton(
 
 
 def _backward_of_term(
-    indptr: torch.Tensor,
-    src: torch.Tensor,
-    rev_indptr: torch.Tensor,
-    rev_dst: torch.Tensor,
-    rev_perm: torch.Tensor,
-    p_src: torch.Tensor,
-    p_dst: torch.Tensor,
-    edge_term: torch.Tensor | None,
-    graph_term: torch.Tensor | None,
-    batch: torch.Tensor | None,
-    w2: torch.Tensor,
-    b2: torch.Tensor,
+    graph: tuple[torch.Tensor, ...],
+    inputs: tuple[torch.Tensor | None, ...],
     grad_node: torch.Tensor,
     grad_edge: torch.Tensor | None,
     need_edge_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The two passes, with the per-edge term `(E, H)` itself; its gradient is returned as is."""
+    """The two passes, with the per-edge term `(E, H)` itself (`inputs`: p_src, p_dst, edge_term, graph_term,
+    batch, w2, b2); its gradient is returned as is."""
+    indptr, src, rev_indptr, rev_dst, rev_perm = graph
+    p_src, p_dst, edge_term, graph_term, batch, w2, b2 = inputs
     num_rows, num_edges = indptr.numel() - 1, src.numel()
     out_dim, hidden = w2.shape
     if out_dim > _MAX_BACKWARD_OUT:
