@@ -223,11 +223,9 @@ def train_flops(w: Workload, impl: str) -> float:
     """Matrix-product FLOPs of one training step of `impl` (forward and backward; fastsim's fused backward
     recomputes the edge MLP's products, which count). The peer/fastsim ratio is the training speed-up at equal
     arithmetic speed per FLOP."""
-    state = {k: v.detach().clone() for k, v in w.model.state_dict().items()}
-    optimizer = torch.optim.SGD(w.model.parameters(), lr=0.0)  # the optimizer's step has no products
-    flops = count_flops(lambda: IMPLEMENTATIONS[impl]["train"](w, optimizer), w.graph.device)
-    w.model.load_state_dict(state)
-    return flops
+    # Plain SGD at lr 0: its step has no products and leaves the weights as they are.
+    optimizer = torch.optim.SGD(w.model.parameters(), lr=0.0)
+    return count_flops(lambda: IMPLEMENTATIONS[impl]["train"](w, optimizer), w.graph.device)
 
 
 def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_counter) -> list[dict]:
