@@ -184,26 +184,38 @@ def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float]
     return statistics.median(times)
 
 
-def _ngs_rollout_flops(state, indptr, src, ptr, edge_features, globals_, weights, *_, **__):
+# csrc/message_passing/ngs_rollout_cpu.cpp forms layer 0's edge projection once per rollout up to this many
+# (E, H) elements (kEdgeTermElements, H padded to whole float32 vectors of 8), in every step beyond.
+EDGE_TERM_ELEMENTS = 1 << 18
+
+
+def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_embedding, weights, *_, **__):
     """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every block of
     every Linear (nn.Linear weights (out, in) in the op's order, each followed by its bias), with rows = N for
     node-level blocks, E for the edge MLP's edge block and second Linear, and B for the per-graph blocks (the
-    global columns of the first Linears, and the global update)."""
-    nodes, edges, graphs, steps = indptr[0] - 1, src[0], ptr[0] - 1, globals_[0]
+    global columns of the first Linears, and the global update); the Δt encoder (S·B rows), the edge encoder
+    (E rows) and, where the op hoists it, layer 0's edge projection run once per rollout."""
+    nodes, edges, graphs = indptr[0] - 1, src[0], ptr[0] - 1
+    steps = dts[0]
     mats = [shape for shape in weights if len(shape) == 2]
-    n, e, g = mats[1][0], edge_features[1], globals_[2]
-    layers = (len(mats) - 4 + 2) // 6
-    flops = sum(nodes * out * inp for out, inp in mats[:2] + mats[-2:])  # state encoder, decoder
+    codec, dt_encoder, edge_encoder, layer_mats = mats[:2] + mats[-2:], mats[2:4], mats[4:6], mats[6:-2]
+    n, e, g = mats[1][0], mats[5][0], mats[3][0] + glob_embedding[1]
+    once = steps * graphs * sum(out * inp for out, inp in dt_encoder) + edges * sum(out * inp for out, inp in edge_encoder)
+    per_step = sum(nodes * out * inp for out, inp in codec)
+    layers = (len(layer_mats) + 2) // 6
     for k in range(layers):
-        edge1, edge2, node1, node2, *glob = mats[2 + 6 * k : 2 + 6 * k + (4 if k == layers - 1 else 6)]
+        edge1, edge2, node1, node2, *glob = layer_mats[6 * k : 6 * k + (4 if k == layers - 1 else 6)]
         hidden, out = edge1[0], edge2[0]
-        flops += hidden * (2 * n * nodes + e * edges + g * graphs) + edges * out * hidden
-        flops += node1[0] * ((n + out) * nodes + g * graphs) + nodes * node2[0] * node2[1]
+        projection = hidden * e * edges
+        if k == 0 and edges * -(-hidden // 8) * 8 <= EDGE_TERM_ELEMENTS:
+            once, projection = once + projection, 0
+        per_step += projection + hidden * (2 * n * nodes + g * graphs) + edges * out * hidden
+        per_step += node1[0] * ((n + out) * nodes + g * graphs) + nodes * node2[0] * node2[1]
         if glob:
-            flops += graphs * (glob[0][0] * glob[0][1] + glob[1][0] * glob[1][1])
+            per_step += graphs * (glob[0][0] * glob[0][1] + glob[1][0] * glob[1][1])
             g = glob[1][0]
         e = out
-    return 2 * steps * flops
+    return 2 * (once + steps * per_step)
 
 
 def step_flops(w: Workload, impl: str) -> float:

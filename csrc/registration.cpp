@@ -30,8 +30,8 @@ TORCH_LIBRARY(fastsim, m) {
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   // A whole NGS rollout in one call (CPU; csrc/message_passing/ngs_rollout_cpu.cpp documents the weight order).
   m.def(
-      "ngs_rollout(Tensor state, Tensor indptr, Tensor src, Tensor ptr, Tensor edge_features, "
-      "Tensor globals, Tensor[] weights) -> Tensor");
+      "ngs_rollout(Tensor state, Tensor indptr, Tensor src, Tensor ptr, Tensor edge_coefficients, "
+      "Tensor dts, Tensor glob_embedding, Tensor[] weights) -> Tensor");
   // GNRK's Burgers approximator f_θ in one call (CPU, inference; csrc/message_passing/gnrk_burgers_cpu.cpp).
   m.def(
       "gnrk_burgers_f(Tensor x, Tensor indptr, Tensor src, Tensor rev_perm, Tensor e1_term, Tensor e2_term, "

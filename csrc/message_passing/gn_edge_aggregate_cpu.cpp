@@ -159,14 +159,14 @@ struct BackwardSweep {
           edge_of[k] = e;
           src_of[k] = j;
           in.pre_activation(e, j, i, z1p + k * Hp);
-          if (F) std::copy(features + e * F, features + (e + 1) * F, fp + k * Fp);  // padding stays zero
+          if (F) copy_row(features + e * F, F, fp + k * Fp);  // padding stays zero
           scalar_t* __restrict g = g2p + k * Op;
           const scalar_t* __restrict gn = grad_node + i * O;
           if (grad_edge) {
             const scalar_t* __restrict ge = grad_edge + e * O;
             for (int64_t o = 0; o < O; ++o) g[o] = gn[o] + ge[o];
           } else {
-            std::copy(gn, gn + O, g);
+            copy_row(gn, O, g);
           }
         }
         if (F) tile_gemm(t, Hp, F, fp, Fp, 1, w_edge_t.data(), Hp, z1p, Hp);  // z1 += features @ w_edgeᵀ
@@ -186,13 +186,13 @@ struct BackwardSweep {
         if (edge_grad && F) {
           std::fill(gfp, gfp + t * Fp, scalar_t(0));
           tile_gemm(t, Fp, H, ghp, Hp, 1, w_edge_p.data(), Fp, gfp, Fp);  // g_features = gz1 @ w_edge
-          for (int64_t k = 0; k < t; ++k) std::copy(gfp + k * Fp, gfp + k * Fp + F, edge_grad + edge_of[k] * F);
+          for (int64_t k = 0; k < t; ++k) copy_row(gfp + k * Fp, F, edge_grad + edge_of[k] * F);
         }
         for (int64_t k = 0; k < t; ++k) {
           const scalar_t* __restrict g = ghp + k * Hp;
           scalar_t* __restrict acc = node_grad + row_of[k] * H;
           for (int64_t c = 0; c < H; ++c) acc[c] += g[c];
-          if (edge_grad && !F) std::copy(g, g + H, edge_grad + edge_of[k] * H);
+          if (edge_grad && !F) copy_row(g, H, edge_grad + edge_of[k] * H);
           if (src_grad) {  // this thread's private copy: no other thread writes it
             scalar_t* __restrict acc_src = src_grad + src_of[k] * H;
             for (int64_t c = 0; c < H; ++c) acc_src[c] += g[c];

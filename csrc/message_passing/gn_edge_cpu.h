@@ -35,11 +35,12 @@ struct EdgeInputs {
       for (int64_t h = 0; h < H; ++h) z[h] = (a[h] + b[h]) + c[h] + q[h];
       return;
     }
-    for (int64_t h = 0; h < H; ++h) z[h] = a[h] + b[h];
-    if (edge_term) {
+    if (edge_term) {  // the fused rollout's first layer
       const scalar_t* __restrict c = edge_term + e * H;
-      for (int64_t h = 0; h < H; ++h) z[h] += c[h];
+      for (int64_t h = 0; h < H; ++h) z[h] = (a[h] + b[h]) + c[h];
+      return;
     }
+    for (int64_t h = 0; h < H; ++h) z[h] = a[h] + b[h];
     if (graph_term) {
       const scalar_t* __restrict q = graph_term + batch[i] * H;
       for (int64_t h = 0; h < H; ++h) z[h] += q[h];
@@ -95,7 +96,7 @@ struct EdgeMlp {
           scalar_t* __restrict acc = node + dst_of[k] * O;
           const scalar_t* __restrict m = y + k * Op;
           for (int64_t o = 0; o < O; ++o) acc[o] += m[o];
-          if (edges) std::copy(m, m + O, edges + (tile + k) * O);
+          if (edges) copy_row(m, O, edges + (tile + k) * O);
         }
       }
     });

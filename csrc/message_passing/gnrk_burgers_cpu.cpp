@@ -113,7 +113,7 @@ at::Tensor gnrk_burgers_f_cpu(const at::Tensor& x, const at::Tensor& indptr, con
         w.enc1.apply(2 * m, xs + 2 * i0, 1, hidden.data(), true);
         w.enc2.apply(2 * m, hidden.data(), dp, emb.data(), true);
         for (int64_t r = 0; r < 2 * m; ++r)
-          std::copy(emb.data() + r * w.enc2.outp, emb.data() + r * w.enc2.outp + d, h.data() + 2 * i0 * d + r * d);
+          copy_row(emb.data() + r * w.enc2.outp, d, h.data() + 2 * i0 * d + r * d);
         std::fill(p_row.begin() + i0 * Hp, p_row.begin() + (i0 + m) * Hp, scalar_t(0));
         std::fill(p_col.begin() + i0 * Hp, p_col.begin() + (i0 + m) * Hp, scalar_t(0));
         w.e1_row.accumulate(m, h.data() + i0 * P, P, p_row.data() + i0 * Hp, Hp);
@@ -139,7 +139,7 @@ at::Tensor gnrk_burgers_f_cpu(const at::Tensor& x, const at::Tensor& indptr, con
           const scalar_t *a = e1.data() + rp[2 * i] * P, *b = e1.data() + rp[2 * i + 1] * P;
           scalar_t* row = bar1.data() + k * 2 * P;
           for (int64_t c = 0; c < P; ++c) row[c] = a[c] + b[c];
-          std::copy(e1_in.data() + i * P, e1_in.data() + (i + 1) * P, row + P);
+          copy_row(e1_in.data() + i * P, P, row + P);
         }
         // w1 = MLP_v1(bar1 v1_t + v1_term)
         fill_rows_from(z.data(), m, Hp, H, [&](int64_t k) { return v1t + (i0 + k) * H; });

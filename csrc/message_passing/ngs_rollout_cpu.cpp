@@ -8,23 +8,27 @@
 // in the fused edge op (gn_edge_cpu.h), and concatenations are never formed: a Linear on [a, b] is the sum of its
 // two column blocks' products, and the per-graph global terms enter as per-node biases.
 //
-// Per step s, from x = state(t_s) (N, D), with g_0 = globals[s] (B, g), layer 0's global input:
+// Once per rollout, from the raw inputs (the encoders' products cost next to nothing; as Python calls they were
+// a fifth of a small rollout's time):
+//   g_0[s] = [GELU(GELU(Δt_s W_dt1ᵀ + b) W_dt2ᵀ + b), glob_embedding]                       layer 0's globals (B, g)
+//   f = GELU(GELU(edge_coefficients W_e1ᵀ + b) W_e2ᵀ + b)                                    edge features (E, e)
+// Per step s, from x = state(t_s) (N, D):
 //   node = GELU(GELU(x W_enc1ᵀ + b) W_enc2ᵀ + b)                                                   (N, n)
 //   for each layer k, whose first Linears act on [.., g] and whose global blocks give the per-graph terms
 //   T_k = g_k @ [edge | node | glob blocks]ᵀ + [their biases] = (graph term | node bias | global bias):
 //     p_src = node @ W_srcᵀ,  p_dst = node @ W_dstᵀ + graph_term[batch]
 //     aggregated[i] = Σ_{e into i} m[e],  m[e] = GELU(GELU(p_src[j] + p_dst[i] + f[e] W_edgeᵀ) W2ᵀ + b2),
-//       f = edge_features for k = 0, else the previous layer's m
+//       f = the encoded edge features for k = 0, else the previous layer's m
 //     node = GELU(GELU([node, aggregated] W_nodeᵀ + node_bias[batch]) W_node2ᵀ + b)
 //     (not in the last layer) g_{k+1} = GELU(GELU([min node, min aggregated] W_globᵀ + glob_bias) W_glob2ᵀ + b),
 //       minima per graph over its nodes (0 for a graph without nodes, as segment_reduce gives)
 //   state(t_{s+1}) = x + GELU(node W_dec1ᵀ + b) W_dec2ᵀ + b
 //
 // weights: the model's Linear layers as nn.Linear holds them (weight (out, in), bias (out)), in order:
-//   state encoder (W, b, W, b); per layer: edge MLP first (H, 2n + e + g) and second (e', H), node update first
-//   (Hn, n + e' + g) and second (n, Hn) and, except in the last layer (whose global update nobody reads), global
-//   update first (Hg, n + e' + g) and second (g', Hg); decoder (W, b, W, b). Column blocks are read in place: no
-//   split or transposed copy is made by the caller.
+//   state encoder (W, b, W, b), Δt encoder (W, b, W, b), edge encoder (W, b, W, b); per layer: edge MLP first
+//   (H, 2n + e + g) and second (e', H), node update first (Hn, n + e' + g) and second (n, Hn) and, except in the
+//   last layer (whose global update nobody reads), global update first (Hg, n + e' + g) and second (g', Hg);
+//   decoder (W, b, W, b). Column blocks are read in place: no split or transposed copy is made by the caller.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -47,6 +51,42 @@ namespace {
 
 // Node rows per tile of the node-level stages (and the smallest parallel chunk).
 constexpr int64_t kRowTile = 64;
+
+// Rows of n values, stored with stride ld >= n, moved down in place to stride n.
+template <typename scalar_t>
+void compact_rows(std::vector<scalar_t>& rows, int64_t count, int64_t ld, int64_t n) {
+  for (int64_t r = 1; ld != n && r < count; ++r)
+    std::copy(rows.begin() + r * ld, rows.begin() + r * ld + n, rows.begin() + r * n);
+}
+
+// An encoder MLP (Linear, GELU, Linear, GELU; weights w[0..3]) on `rows` rows of x (stride ld): (rows, out)
+// with stride out.
+template <typename scalar_t>
+std::vector<scalar_t> encode(const at::Tensor* w, const scalar_t* x, int64_t ld, int64_t rows) {
+  const TileLinear<scalar_t> first(w[0].t(), &w[1]), second(w[2].t(), &w[3]);
+  std::vector<scalar_t> hidden(rows * first.outp), out(rows * second.outp);
+  first.apply(rows, x, ld, hidden.data(), true);
+  second.apply(rows, hidden.data(), first.outp, out.data(), true);
+  compact_rows(out, rows, second.outp, second.out);
+  return out;
+}
+
+// Largest (E, H) first-layer edge term formed once per rollout (see `first_edge_term`): 1 MiB of float.
+constexpr int64_t kEdgeTermElements = int64_t(1) << 18;
+
+// Layer 0's edge features are the encoded coefficients, constant along a rollout, so their projection
+// `features @ W_edgeᵀ` (E, H) can be formed once instead of in every step: 14 % of a heat step's products. It is,
+// up to kEdgeTermElements; beyond that the rollout's footprint would grow by more than the products saved are
+// worth (Rössler, 16 graphs: +10 MB on a rollout that peaks at 14 MB). Empty when not formed.
+template <typename scalar_t>
+std::vector<scalar_t> first_edge_term(const EdgeMlp<scalar_t>& edge, const scalar_t* features, int64_t E) {
+  const int64_t H = edge.H, Hp = padded<scalar_t>(H);
+  if (!edge.F || E * Hp > kEdgeTermElements) return {};
+  std::vector<scalar_t> term(E * Hp, scalar_t(0));
+  tile_gemm(E, Hp, edge.F, features, edge.F, 1, edge.w_edge_t.data(), Hp, term.data(), Hp);
+  compact_rows(term, E, Hp, H);  // EdgeInputs' layout
+  return term;
+}
 
 // Per-graph minima over rows [ptr[b], ptr[b+1]) of x (stride ld, n columns) into out (B × n); 0 for no rows.
 // NaN propagates, as in segment_reduce's min (the tensor path): a diverging rollout stays visibly NaN.
@@ -120,7 +160,8 @@ struct Layer {
   }
 };
 
-constexpr int64_t kLayerWeights = 12, kLastLayerWeights = 8, kCodecWeights = 8;
+// Weights of a layer, of the last layer, and of the three encoders with the decoder.
+constexpr int64_t kLayerWeights = 12, kLastLayerWeights = 8, kCodecWeights = 16;
 
 // An nn.Linear (w (out, in), b (out)) of the rollout: `in` inputs (and `out` outputs when given).
 void check_linear(const at::Tensor* w, int64_t in, int64_t out, const char* what) {
@@ -132,15 +173,22 @@ void check_linear(const at::Tensor* w, int64_t in, int64_t out, const char* what
 }
 
 // Checks every Linear of the rollout against the widths it meets: the state's D, the node width n of the state
-// encoder, the edge features' width and the globals' width g; raises naming the first mismatch.
-void check_layout(at::TensorList weights, int64_t D, int64_t edge_width, int64_t glob_width, int64_t depth) {
+// encoder, the edge coefficients' count and the width of the constant global embedding; raises naming the first
+// mismatch.
+void check_layout(at::TensorList weights, int64_t D, int64_t edge_coefficients, int64_t glob_width, int64_t depth) {
   const at::Tensor* w = weights.data();
-  check_linear(w, D, -1, "the state encoder's first Linear");
-  check_linear(w + 2, w[0].size(0), -1, "the state encoder's second Linear");
+  const char* names[3][2] = {{"the state encoder's first Linear", "the state encoder's second Linear"},
+                             {"the Δt encoder's first Linear", "the Δt encoder's second Linear"},
+                             {"the edge encoder's first Linear", "the edge encoder's second Linear"}};
+  const int64_t inputs[3] = {D, 1, edge_coefficients};
+  for (int64_t k = 0; k < 3; ++k) {
+    check_linear(w + 4 * k, inputs[k], -1, names[k][0]);
+    check_linear(w + 4 * k + 2, w[4 * k].size(0), -1, names[k][1]);
+  }
   const int64_t n = w[2].size(0);
-  int64_t e = edge_width, g = glob_width;
+  int64_t e = w[10].size(0), g = w[6].size(0) + glob_width;
   for (int64_t k = 0; k < depth; ++k) {
-    const at::Tensor* l = w + 4 + k * kLayerWeights;
+    const at::Tensor* l = w + 12 + k * kLayerWeights;
     check_linear(l, 2 * n + e + g, -1, "an edge MLP's first Linear (on [node, node, edge, globals])");
     check_linear(l + 2, l[0].size(0), -1, "an edge MLP's second Linear");
     e = l[2].size(0);
@@ -158,16 +206,20 @@ void check_layout(at::TensorList weights, int64_t D, int64_t edge_width, int64_t
 }
 
 void check_rollout_args(const at::Tensor& state, const at::Tensor& indptr, const at::Tensor& src,
-                        const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& globals,
-                        at::TensorList weights) {
+                        const at::Tensor& ptr, const at::Tensor& edge_coefficients, const at::Tensor& dts,
+                        const at::Tensor& glob_embedding, at::TensorList weights) {
   check_float(state, "state");
   for (auto* t : {&indptr, &src, &ptr}) check_index(*t, "graph index");
-  const int64_t N = indptr.numel() - 1;
+  const int64_t N = indptr.numel() - 1, B = ptr.numel() - 1;
   TORCH_CHECK(state.dim() == 2 && state.size(0) == N, "state must be (N, D)");
-  TORCH_CHECK(ptr.numel() >= 2, "ptr must list at least one graph");
-  check_float(globals, "globals");
-  TORCH_CHECK(globals.dim() == 3 && globals.size(1) == ptr.numel() - 1 && globals.scalar_type() == state.scalar_type(),
-              "globals must be (S, B, g) in the dtype of state");
+  TORCH_CHECK(B >= 1, "ptr must list at least one graph");
+  check_float(dts, "dts");
+  TORCH_CHECK(dts.dim() == 2 && dts.size(1) == B && dts.scalar_type() == state.scalar_type(),
+              "dts must be (S, B) in the dtype of state");
+  check_float(glob_embedding, "glob_embedding");
+  TORCH_CHECK(glob_embedding.dim() == 2 && glob_embedding.size(0) == B &&
+                  glob_embedding.scalar_type() == state.scalar_type(),
+              "glob_embedding must be (B, g) in the dtype of state");
   const int64_t count = int64_t(weights.size());
   TORCH_CHECK(count >= kCodecWeights + kLastLayerWeights &&
                   (count - kCodecWeights - kLastLayerWeights) % kLayerWeights == 0,
@@ -176,31 +228,44 @@ void check_rollout_args(const at::Tensor& state, const at::Tensor& indptr, const
     TORCH_CHECK(w.device().is_cpu() && w.is_floating_point(), "weights must be floating CPU tensors");
     TORCH_CHECK(w.scalar_type() == state.scalar_type(), "weights must have the dtype of state");
   }
-  check_float(edge_features, "edge_features");
-  TORCH_CHECK(edge_features.dim() == 2 && edge_features.size(0) == src.numel() &&
-                  edge_features.scalar_type() == state.scalar_type(),
-              "edge_features must be (E, e) in the dtype of state");
+  check_float(edge_coefficients, "edge_coefficients");
+  TORCH_CHECK(edge_coefficients.dim() == 2 && edge_coefficients.size(0) == src.numel() &&
+                  edge_coefficients.scalar_type() == state.scalar_type(),
+              "edge_coefficients must be (E, k) in the dtype of state");
   const int64_t depth = (count - kCodecWeights - kLastLayerWeights) / kLayerWeights + 1;
-  check_layout(weights, state.size(1), edge_features.size(1), globals.size(2), depth);
+  check_layout(weights, state.size(1), edge_coefficients.size(1), glob_embedding.size(1), depth);
 }
 
 at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, const at::Tensor& src,
-                           const at::Tensor& ptr, const at::Tensor& edge_features, const at::Tensor& globals,
-                           at::TensorList weights) {
-  check_rollout_args(state, indptr, src, ptr, edge_features, globals, weights);
+                           const at::Tensor& ptr, const at::Tensor& edge_coefficients, const at::Tensor& dts,
+                           const at::Tensor& glob_embedding, at::TensorList weights) {
+  check_rollout_args(state, indptr, src, ptr, edge_coefficients, dts, glob_embedding, weights);
   const int64_t N = indptr.numel() - 1, E = src.numel(), B = ptr.numel() - 1, D = state.size(1);
-  const int64_t S = globals.size(0), G0 = globals.size(2);
+  const int64_t S = dts.size(0);
   const int64_t depth = (int64_t(weights.size()) - kCodecWeights - kLastLayerWeights) / kLayerWeights + 1;
-  at::Tensor out = at::empty({S, N, D}, state.options());
+  at::Tensor out = at::empty({S + 1, N, D}, state.options());
+  out[0].copy_(state);
   if (S == 0 || N == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "ngs_rollout_cpu", [&] {
     const at::Tensor* w = weights.data();
     const TileLinear<scalar_t> enc1(w[0].t(), &w[1]), enc2(w[2].t(), &w[3]);
     const int64_t width = enc2.out;  // n
+    // Layer 0's globals of every step, (S·B, G0): the Δt embedding, then the constant global embedding.
+    const int64_t dt_width = w[6].size(0), G0 = dt_width + glob_embedding.size(1);
+    const std::vector<scalar_t> dt_embedding = encode(w + 4, dts.data_ptr<scalar_t>(), 1, S * B);
+    std::vector<scalar_t> globals(S * B * G0);
+    for (int64_t r = 0; r < S * B; ++r) {
+      std::copy_n(dt_embedding.data() + r * dt_width, dt_width, globals.data() + r * G0);
+      if (G0 > dt_width)
+        std::copy_n(glob_embedding.data_ptr<scalar_t>() + (r % B) * (G0 - dt_width), G0 - dt_width,
+                    globals.data() + r * G0 + dt_width);
+    }
+    const std::vector<scalar_t> edge_features =
+        encode(w + 8, edge_coefficients.data_ptr<scalar_t>(), edge_coefficients.size(1), E);
     std::vector<Layer<scalar_t>> layers;
-    int64_t edge_width = edge_features.size(1);
+    int64_t edge_width = w[10].size(0);
     for (int64_t k = 0; k < depth; ++k) {
-      layers.emplace_back(w + 4 + k * kLayerWeights, width, edge_width, k == depth - 1);
+      layers.emplace_back(w + 12 + k * kLayerWeights, width, edge_width, k == depth - 1);
       edge_width = layers.back().edge.O;
     }
     const at::Tensor* d = w + weights.size() - 4;
@@ -224,7 +289,10 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
     const int64_t* col = src.data_ptr<int64_t>();
     const int64_t* gp = ptr.data_ptr<int64_t>();
     for (int64_t b = 0; b < B; ++b) std::fill(batch.begin() + gp[b], batch.begin() + gp[b + 1], b);
-    const scalar_t* edge0 = edge_features.data_ptr<scalar_t>();
+    const scalar_t* edge0 = edge_features.data();
+    const std::vector<scalar_t> edge_term0 = first_edge_term(layers[0].edge, edge0, E);
+    // With edge_term0, layer 0's edge MLP without the projection (its second Linear: the weights after the first's).
+    const EdgeMlp<scalar_t> edge_mlp0(nullptr, w[14], w[15]);
     // f(i0, m, h, v) for tiles of m ≤ kRowTile node rows from i0, chunks of tiles in parallel, with two per-chunk
     // scratch tiles: h (kRowTile × hidden) and v (kRowTile × max(np, decoder output)). The node-level stages
     // are row-local, so no (N × hidden) tensor is needed.
@@ -239,12 +307,12 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
     };
 
     for (int64_t s = 0; s < S; ++s) {
-      const scalar_t* x = s == 0 ? state.data_ptr<scalar_t>() : out.data_ptr<scalar_t>() + (s - 1) * N * D;
+      const scalar_t* x = out.data_ptr<scalar_t>() + s * N * D;
       tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t*) {  // node = state encoder(x)
         enc1.apply(m, x + i0 * D, D, h, true);
         enc2.apply(m, h, enc1.outp, node.data() + i0 * np, true);
       });
-      const scalar_t* glob_in = globals.data_ptr<scalar_t>() + s * B * G0;  // (B, ld_glob)
+      const scalar_t* glob_in = globals.data() + s * B * G0;  // (B, ld_glob)
       int64_t ld_glob = G0;
       for (int64_t k = 0; k < depth; ++k) {
         const Layer<scalar_t>& layer = layers[k];
@@ -263,8 +331,10 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         });
         std::fill(aggregated.begin(), aggregated.begin() + N * O, scalar_t(0));
         if (E) {
-          const EdgeInputs<scalar_t> in{p_src.data(), p_dst.data(), nullptr, nullptr, nullptr, H, Hkp};
-          layer.edge.run(ip, col, N, in, in_features, aggregated.data(), out_features);
+          const bool hoisted = k == 0 && !edge_term0.empty();
+          const EdgeInputs<scalar_t> in{p_src.data(), p_dst.data(), hoisted ? edge_term0.data() : nullptr,
+                                        nullptr, nullptr, H, Hkp};
+          (hoisted ? edge_mlp0 : layer.edge).run(ip, col, N, in, in_features, aggregated.data(), out_features);
         }
         // Node update, in place: a row's new features depend on its own old ones and its aggregate only.
         tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {
@@ -289,7 +359,7 @@ at::Tensor ngs_rollout_cpu(const at::Tensor& state, const at::Tensor& indptr, co
         glob_in = glob.data();
         ld_glob = glob2.outp;
       }
-      scalar_t* y = out.data_ptr<scalar_t>() + s * N * D;
+      scalar_t* y = out.data_ptr<scalar_t>() + (s + 1) * N * D;
       tiles([&](int64_t i0, int64_t m, scalar_t* h, scalar_t* v) {  // decoder and the update
         dec1.apply(m, node.data() + i0 * np, np, h, true);
         dec2.apply(m, h, dec1.outp, v, false);

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from fastsim.graph import Graph
 from fastsim.models.blocks import MLP, GraphNetworkLayer
-from fastsim.models.ngs_rollout import RolloutPlan
+from fastsim.models.ngs_rollout import RolloutPlan, compiled_rollout, compiled_rollout_applies
 from fastsim.models.ngs_traffic import TrafficNGS
 
 __all__ = ["LAYOUTS", "NGS", "CoefficientEmbeddings", "NGSLayout", "NeuralGraphSimulator", "phase_threshold_graph"]
@@ -93,8 +93,15 @@ def _describe(x: object) -> str:
     return type(x).__name__
 
 
+def _all_finite(x: Tensor) -> bool:
+    """Whether every value of `x` is finite. A finite sum proves it in one reduction (a NaN or inf value makes
+    the sum NaN or inf); only a sum that is not finite (bad values, or an overflow) needs the elementwise check.
+    Small rollouts are checked on every call, and each ATen call there costs a few µs."""
+    return math.isfinite(x.sum().item()) or bool(torch.isfinite(x).all())
+
+
 def _check_finite(x: Tensor, name: str) -> None:
-    if x.numel() and not bool(torch.isfinite(x).all()):
+    if not _all_finite(x):
         raise ValueError(f"{name} must be finite; got NaN or inf values")
 
 
@@ -201,7 +208,8 @@ class NeuralGraphSimulator(nn.Module):
     def _check_state(self, graph: Graph, state: object) -> Tensor:
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a fastsim.Graph; got {type(graph).__name__}")
-        if graph.num_nodes == 0 or bool((graph.ptr.diff() == 0).any()):
+        # (one graph: no reduction needed, so a single trajectory's rollout pays for none)
+        if graph.num_nodes == 0 or (graph.num_graphs > 1 and bool((graph.ptr.diff() == 0).any())):
             raise ValueError(f"every graph of the batch must have nodes; got sizes {graph.ptr.diff().tolist()}")
         n, k = graph.num_nodes, self.layout.state_dim
         shapes = [(n,), (n, 1)] if k == 1 else [(n, k)]
@@ -226,7 +234,7 @@ class NeuralGraphSimulator(nn.Module):
         if tuple(dt.shape) != (*leading, num_graphs):
             raise ValueError(f"dt must have shape {(*leading, num_graphs)} (one step per graph); got {_describe(dt)}")
         dt = dt.to(device)
-        if dt.numel() and not bool((torch.isfinite(dt) & (dt > 0)).all()):
+        if dt.numel() and not (dt.min().item() > 0 and _all_finite(dt)):  # a NaN minimum fails `> 0` too
             raise ValueError("dt must hold finite steps > 0")
         return dt
 
@@ -244,6 +252,19 @@ class NeuralGraphSimulator(nn.Module):
         _check_finite(value, name)
         return value.to(self.decoder[0].weight.dtype)
 
+    def _coefficients(
+        self, graph: Graph, node: object = None, edge: object = None, glob: object = None
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """The coefficients checked against the layout, as `(rows, count)` tensors in the model's dtype."""
+        if not isinstance(graph, Graph):
+            raise TypeError(f"graph must be a fastsim.Graph; got {type(graph).__name__}")
+        layout = self.layout
+        return (
+            self._coefficient(node, "node", graph.num_nodes, layout.node_coefficients, graph),
+            self._coefficient(edge, "edge", graph.num_edges, layout.edge_coefficients, graph),
+            self._coefficient(glob, "glob", graph.num_graphs, layout.glob_coefficients, graph),
+        )
+
     # ------------------------------------------------------------------ forward
     def encode_coefficients(
         self, graph: Graph, node: Tensor | None = None, edge: Tensor | None = None, glob: Tensor | None = None
@@ -255,12 +276,8 @@ class NeuralGraphSimulator(nn.Module):
             coefficients in CSR order. glob: `(B, k_g)` per-graph coefficients. A single coefficient may also be
             given as `(N,)`, `(E,)`, `(B,)`. Pass exactly the kinds the system uses (`LAYOUTS[system]`).
         """
-        if not isinstance(graph, Graph):
-            raise TypeError(f"graph must be a fastsim.Graph; got {type(graph).__name__}")
+        node, edge, glob = self._coefficients(graph, node, edge, glob)
         layout = self.layout
-        node = self._coefficient(node, "node", graph.num_nodes, layout.node_coefficients, graph)
-        edge = self._coefficient(edge, "edge", graph.num_edges, layout.edge_coefficients, graph)
-        glob = self._coefficient(glob, "glob", graph.num_graphs, layout.glob_coefficients, graph)
         if edge is None:  # no edge coefficients: every edge starts from the same constant-one features
             edge_emb = self.decoder[0].weight.new_ones(layout.edge_width * self.emb_dim)
         else:
@@ -334,10 +351,11 @@ class NeuralGraphSimulator(nn.Module):
     ) -> Tensor:
         """Autoregressive rollout over arbitrary (non-uniform) steps, in inference mode.
 
-        Without autocast the steps run through a `fastsim.models.ngs_rollout.RolloutPlan`, which does the work
-        that is constant along the trajectory once (weight splits, Δt embeddings, the first layer's global and
-        edge terms) and, on the CPU for heat and Rössler with `state` in the model's dtype, runs all the steps in
-        one compiled op; results equal repeated `step` calls up to float rounding.
+        Without autocast, on the CPU for heat and Rössler with `state` in the model's dtype, the whole rollout runs
+        in one compiled op (`fastsim.models.ngs_rollout.compiled_rollout`); elsewhere the steps run through a
+        `fastsim.models.ngs_rollout.RolloutPlan`, which does the work that is constant along the trajectory once
+        (weight splits, Δt embeddings, the first layer's global and edge terms). Either way the results equal
+        repeated `step` calls up to float rounding.
 
         Args:
             graph: the (batched) graph; graphs of any sizes. state: `(N, *F)` initial states.
@@ -355,6 +373,10 @@ class NeuralGraphSimulator(nn.Module):
             raise ValueError(f"dts must be a floating tensor of shape (S,) or (S, B); got {_describe(dts)}")
         dts = self._check_dt(dts, graph.num_graphs, graph.device, leading=(dts.shape[0],))
         enabled = autocast is not None
+        if not enabled and compiled_rollout_applies(self, graph, state):
+            _, edge, glob = self._coefficients(graph, node, edge, glob)  # no node coefficients here
+            with torch.inference_mode():
+                return compiled_rollout(self, graph, state, dts, edge, glob)
         with torch.inference_mode(), torch.autocast(graph.device.type, dtype=autocast, enabled=enabled):
             coefficients = self.encode_coefficients(graph, node, edge, glob)
             states = [state]
@@ -363,8 +385,6 @@ class NeuralGraphSimulator(nn.Module):
                     states.append(self._step(graph, states[-1], dt, coefficients))
             else:
                 plan = RolloutPlan(self, graph, coefficients, dts)
-                if plan.fused and state.dtype == plan.dtype:
-                    return torch.cat([state[None], plan.run(graph, state)])
                 with plan.kernels():
                     for s in range(dts.shape[0]):
                         x = states[-1]

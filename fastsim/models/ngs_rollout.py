@@ -1,23 +1,23 @@
-"""The NGS step for inference rollouts, with everything that is constant along a trajectory computed once.
+"""NGS rollouts for inference, with everything that is constant along a trajectory computed once.
 
 At the paper's sizes (hundreds of nodes, widths 8–350) a step of `NeuralGraphSimulator._step` is ≈ 70 small ATen
-calls plus module and argument-checking overhead, which sets the time more than the arithmetic does. A
-`RolloutPlan` is built once per rollout (the weights do not change while it runs) and holds the Δt embeddings of
-all S steps, encoded in one batch (the steps are known in advance): the first graph-network layer's global input
-(with the constant global coefficients).
+calls plus module and argument-checking overhead, which sets the time more than the arithmetic does.
 
-On the CPU, for a fixed graph, `run` does all the steps in one call of the compiled op
-`torch.ops.fastsim.ngs_rollout` (csrc/message_passing/ngs_rollout_cpu.cpp), which takes the model's Linear layers
-as they are: every product a register-blocked tile product on tiles of node rows in cache, a Linear on a
-concatenation `[a, b, g]` the sum of its column blocks' products (the global block once per graph, as a per-graph
-bias), no ATen call and no buffer allocated per step. Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the
-phases every step) `step` runs the per-state work with the fused graph ops called directly (their inputs were
-checked once), from weights the plan splits by input block and transposes on first use (`layers`, `codec`), and
-with all S steps' first-layer global terms from one product (`inputs0`). Either way every layer hands its `(E, e)`
-edge features and `W_edge` to the fused edge step, which projects them per tile of edges (on the CPU), so no
-`(E, H)` tensor exists at any point of a rollout: caching the first layer's projection would save ≈ 4 % of a
-Rössler step and cost more memory than the authors' PyG formulation uses in all. The results equal the generic
-step's up to float rounding (sums regrouped).
+On the CPU, for a fixed graph (heat, Rössler), `compiled_rollout` runs the whole rollout in one call of the
+compiled op `torch.ops.fastsim.ngs_rollout` (csrc/message_passing/ngs_rollout_cpu.cpp): it takes the raw steps and
+edge coefficients and the model's Linear layers as they are, encodes the Δt of all steps and the edge
+coefficients itself, and runs every step with each product a register-blocked tile product on tiles of node rows
+in cache, a Linear on a concatenation `[a, b, g]` the sum of its column blocks' products (the global block once
+per graph, as a per-graph bias), no ATen call and no buffer allocated per step. The first layer's edge features
+are constant along the rollout, so their projection is formed once where it is small (heat).
+
+Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the phases every step) a `RolloutPlan` is built once per
+rollout (the weights do not change while it runs) and holds the Δt embeddings of all S steps, encoded in one batch:
+the first graph-network layer's global input (with the constant global coefficients). Its `step` runs the
+per-state work with the fused graph ops called directly (their inputs were checked once), from weights the plan
+splits by input block and transposes on first use (`layers`, `codec`), and with all S steps' first-layer global
+terms from one product (`inputs0`); every layer hands its `(E, e)` edge features and `W_edge` to the fused edge
+step. The results of both equal the generic step's up to float rounding (sums regrouped).
 
 On small CPU problems the tensor-op steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen
 sends float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
@@ -147,11 +147,6 @@ class RolloutPlan:
             glob = torch.cat([glob, coefficients.glob.expand(dts.shape[0], -1, -1)], dim=-1)
         self.glob0 = glob.contiguous()
         self.edge = coefficients.edge  # (E, e), or (e,) shared by every edge
-        # The whole rollout runs as one compiled op (`run`) where it can: on the CPU, for a fixed graph (not a
-        # phase system, whose edges follow the state), nodes without coefficients and per-edge features (heat,
-        # Rössler). It reads the weights as they are, so only `step` needs the splits below.
-        self.fused = graph.device.type == "cpu" and not self.layout.phase and coefficients.node is None
-        self.fused &= self.edge.dim() == 2
         widest = max(layer.per_node_update[0].in_features for layer in model.gn_layers)
         self.small = graph.device.type == "cpu" and graph.num_nodes * widest <= SMALL_STEP_ELEMENTS
         self._gn = _backend.op("gn_edge_aggregate", graph.device)
@@ -230,33 +225,55 @@ class RolloutPlan:
         delta = decoder(node)
         return state + delta.reshape(state.shape).to(state.dtype)
 
-    def op_args(self, graph: Graph, state: Tensor) -> tuple:
-        """The arguments of `torch.ops.fastsim.ngs_rollout` for all S steps from `state` on `graph`: the weights
-        are the model's Linear layers as they are, in the order csrc/message_passing/ngs_rollout_cpu.cpp lists."""
-        model = self.model
-        weights = _linear_params(model.state_encoder)
-        for k, layer in enumerate(model.gn_layers):
-            edge = layer.per_edge_update
-            weights += [edge.first.weight, edge.first.bias, edge.second.weight, edge.second.bias]
-            weights += _linear_params(layer.per_node_update)
-            if k < len(model.gn_layers) - 1:  # the last layer's global update is never read
-                weights += _linear_params(layer.glob_update)
-        weights += _linear_params(model.decoder)
-        x = state.reshape(graph.num_nodes, self.layout.state_dim).to(self.dtype).contiguous()
-        return x, graph.indptr, graph.src, graph.ptr, self.edge.contiguous(), self.glob0, weights
 
-    def run(self, graph: Graph, state: Tensor) -> Tensor:
-        """All S steps from `state` on `graph` (a fixed graph: `fused` is true) in one call of the compiled
-        rollout op: `(S, N, *F)` states after each step, equal to S `step` calls up to float rounding."""
-        states = torch.ops.fastsim.ngs_rollout.default(*self.op_args(graph, state))
-        return states.view(-1, *state.shape).to(state.dtype)
+def compiled_rollout_applies(model: nn.Module, graph: Graph, state: Tensor) -> bool:
+    """Whether `compiled_rollout` can run `model`'s rollout: on the CPU, for a fixed graph (not a phase system,
+    whose edges follow the state), nodes without coefficients and per-edge coefficients (heat, Rössler), with
+    `state` in the model's dtype."""
+    layout = model.layout
+    fixed_graph = not layout.phase and not layout.node_coefficients and layout.edge_coefficients > 0
+    return graph.device.type == "cpu" and fixed_graph and state.dtype == model.decoder[0].weight.dtype
 
 
-def _linear_params(mlp: nn.Sequential) -> list[Tensor]:
-    """`weight, bias` of every Linear of `mlp`, in order."""
-    return [t for module in mlp if isinstance(module, nn.Linear) for t in (module.weight, module.bias)]
+def compiled_rollout_args(
+    model: nn.Module, graph: Graph, state: Tensor, dts: Tensor, edge: Tensor, glob: Tensor | None
+) -> tuple:
+    """The arguments of `torch.ops.fastsim.ngs_rollout` for the rollout from `state` over `dts (S, B)` with the
+    checked coefficients `edge (E, k_e)` and `glob (B, k_g)` or None: the weights are the model's Linear layers as
+    they are, in the order csrc/message_passing/ngs_rollout_cpu.cpp lists."""
+    modules = model._modules
+    weights = [t for name in ("state_encoder", "dt_encoder", "edge_encoder") for t in _linear_params(modules[name])]
+    layers = list(modules["gn_layers"]._modules.values())
+    for k, layer in enumerate(layers):
+        edge_mlp = layer._modules["per_edge_update"]
+        weights += _linear_params(edge_mlp)
+        weights += _linear_params(layer._modules["per_node_update"])
+        if k < len(layers) - 1:  # the last layer's global update is never read
+            weights += _linear_params(layer._modules["glob_update"])
+    weights += _linear_params(modules["decoder"])
+    dtype = model.decoder[0].weight.dtype
+    glob_embedding = state.new_empty(graph.num_graphs, 0) if glob is None else model.glob_encoder(glob)
+    x = state.reshape(graph.num_nodes, model.layout.state_dim).contiguous()
+    return x, graph.indptr, graph.src, graph.ptr, edge.contiguous(), dts.to(dtype).contiguous(), glob_embedding, weights
+
+
+def compiled_rollout(
+    model: nn.Module, graph: Graph, state: Tensor, dts: Tensor, edge: Tensor, glob: Tensor | None
+) -> Tensor:
+    """The `(S+1, N, *F)` states of the rollout from `state` over `dts (S, B)` (initial state first) in one call of
+    the compiled op, where `compiled_rollout_applies`; arguments as `compiled_rollout_args`."""
+    states = torch.ops.fastsim.ngs_rollout.default(*compiled_rollout_args(model, graph, state, dts, edge, glob))
+    return states.view(-1, *state.shape)
+
+
+def _linear_params(module: nn.Module) -> list[Tensor]:
+    """`weight, bias` of every Linear child of `module`, in registration order. Read from the modules' own
+    dictionaries, each call afresh: `nn.Module` attribute access costs ≈ 0.5 µs a name, and the ≈ 100 names of a
+    rollout's weights were a quarter of a small rollout's Python time."""
+    linears = (child._parameters for child in module._modules.values() if type(child) is nn.Linear)
+    return [t for params in linears for t in (params["weight"], params["bias"])]
 
 
 @torch.library.register_fake("fastsim::ngs_rollout")
-def _ngs_rollout_fake(state, indptr, src, ptr, edge_features, globals, weights):
-    return state.new_empty((globals.shape[0], *state.shape))
+def _ngs_rollout_fake(state, indptr, src, ptr, edge_coefficients, dts, glob_embedding, weights):
+    return state.new_empty((dts.shape[0] + 1, *state.shape))
