@@ -65,8 +65,8 @@ def test_train_step(benchmark, system: str, impl: str) -> None:
 def test_rollout_op_flop_formula(system: str) -> None:
     """The FLOP ratio's fastsim side: the compiled rollout op's registered formula counts the products of the
     plan's tensor-op step, which torch's FLOP counter sees one by one (a float64 state takes that path), except
-    that the op forms layer 0's edge projection once per rollout where it is small (heat; Rössler at smoke
-    sizes), not in each step."""
+    that the op forms layer 0's edge projection once per rollout where it is small (the smoke sizes), not in
+    each step."""
     w = _workload(system)
     stepwise = dataclasses.replace(w, state=w.state.double())
     first = w.model.gn_layers[0].per_edge_update.first

@@ -186,7 +186,7 @@ def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float]
 
 # csrc/message_passing/ngs_rollout_cpu.cpp forms layer 0's edge projection once per rollout up to this many
 # (E, H) elements (kEdgeTermElements, H padded to whole float32 vectors of 8), in every step beyond.
-EDGE_TERM_ELEMENTS = 1 << 18
+EDGE_TERM_ELEMENTS = 1 << 16
 
 
 def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_embedding, weights, *_, **__):

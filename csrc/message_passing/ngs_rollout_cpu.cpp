@@ -71,13 +71,14 @@ std::vector<scalar_t> encode(const at::Tensor* w, const scalar_t* x, int64_t ld,
   return out;
 }
 
-// Largest (E, H) first-layer edge term formed once per rollout (see `first_edge_term`): 1 MiB of float.
-constexpr int64_t kEdgeTermElements = int64_t(1) << 18;
+// Largest (E, H) first-layer edge term formed once per rollout (see `first_edge_term`): 256 KiB of float.
+constexpr int64_t kEdgeTermElements = int64_t(1) << 16;
 
 // Layer 0's edge features are the encoded coefficients, constant along a rollout, so their projection
 // `features @ W_edgeᵀ` (E, H) can be formed once instead of in every step: 14 % of a heat step's products. It is,
-// up to kEdgeTermElements; beyond that the rollout's footprint would grow by more than the products saved are
-// worth (Rössler, 16 graphs: +10 MB on a rollout that peaks at 14 MB). Empty when not formed.
+// up to kEdgeTermElements: single graphs of hundreds of nodes, where per-call costs matter most. Beyond that the
+// term would raise the rollout's peak memory above the PyG formulation's (heat at 16 graphs: +0.75 MB on 1.6 MB;
+// Rössler at 16 graphs: +10 MB on 14 MB). Empty when not formed.
 template <typename scalar_t>
 std::vector<scalar_t> first_edge_term(const EdgeMlp<scalar_t>& edge, const scalar_t* features, int64_t E) {
   const int64_t H = edge.H, Hp = padded<scalar_t>(H);

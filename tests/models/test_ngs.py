@@ -158,9 +158,10 @@ def test_kuramoto_and_rossler_steps_run_batched():
 
 @pytest.mark.parametrize("system", ["heat", "rossler", "kuramoto"])
 @pytest.mark.parametrize("sizes", [(20, 35), (40,)])
-def test_rollout_plan_equals_the_generic_step(system, sizes):
-    """`rollout` runs `fastsim.models.ngs_rollout.RolloutPlan` (per-rollout constants precomputed, Linear layers
-    split by input block); one `model(...)` call per step runs the generic step. They agree to float rounding."""
+def test_rollout_equals_the_generic_step(system, sizes):
+    """`rollout` runs the compiled rollout op (heat, Rössler) or a `fastsim.models.ngs_rollout.RolloutPlan`
+    (Kuramoto: per-rollout constants precomputed, Linear layers split by input block); one `model(...)` call per
+    step runs the generic step. They agree to float rounding."""
     torch.manual_seed(7)
     graph, _, edge, _ = heat_batch(sizes=sizes)
     n, b = graph.num_nodes, graph.num_graphs

@@ -37,7 +37,7 @@ class Case(NamedTuple):
             return compiled_rollout(self.model, self.graph, self.state, self.dts, edge, glob)
 
 
-def make_case(system, sizes, dtype=torch.float64, steps=4, seed=0) -> Case:
+def make_case(system, sizes, dtype=torch.float64, steps=4, seed=0, emb_dim=4) -> Case:
     gen = torch.Generator().manual_seed(seed)
     no_edges = torch.zeros(2, 0, dtype=torch.long)
     graphs = [erdos_renyi(n, 3.0, generator=gen) if n > 1 else Graph.from_edge_index(no_edges, 1) for n in sizes if n]
@@ -45,7 +45,7 @@ def make_case(system, sizes, dtype=torch.float64, steps=4, seed=0) -> Case:
         graphs.append(Graph.from_edge_index(no_edges, 5))
     graph = Graph.batch_graphs(graphs)
     torch.manual_seed(seed)
-    model = NGS.for_system(system, emb_dim=4).to(dtype).eval()
+    model = NGS.for_system(system, emb_dim=emb_dim).to(dtype).eval()
     n, e, b = graph.num_nodes, graph.num_edges, graph.num_graphs
     if system == "heat":
         state, coefficients = torch.rand(n, generator=gen, dtype=dtype), {"edge": torch.rand(e, dtype=dtype)}
@@ -70,6 +70,15 @@ def step_loop(case: Case) -> torch.Tensor:
 def test_compiled_rollout_equals_the_step_loop_in_float64(system, sizes):
     case = make_case(system, sizes)
     assert compiled_rollout_applies(case.model, case.graph, case.state)
+    torch.testing.assert_close(case.run(), step_loop(case), rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_rollout_with_layer_0_projected_per_tile():
+    """Past 2¹⁶ values of layer 0's edge term (E · H) the op projects the constant edge features per tile in every
+    step instead of once: Rössler at the paper's width (H = 352) on ≈ 900 edges."""
+    case = make_case("rossler", (300,), steps=2, emb_dim=32)
+    hidden = case.model.gn_layers[0].per_edge_update.first.out_features
+    assert case.graph.num_edges * hidden > 1 << 16
     torch.testing.assert_close(case.run(), step_loop(case), rtol=1e-12, atol=1e-12)
 
 
