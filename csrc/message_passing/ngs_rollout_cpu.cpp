@@ -9,7 +9,7 @@
 // two column blocks' products, and the per-graph global terms enter as per-node biases.
 //
 // Once per rollout, from the raw inputs (the encoders' products cost next to nothing; as Python calls they were
-// a fifth of a small rollout's time):
+// a tenth of a small rollout's time):
 //   g_0[s] = [GELU(GELU(Δt_s W_dt1ᵀ + b) W_dt2ᵀ + b), glob_embedding]                       layer 0's globals (B, g)
 //   f = GELU(GELU(edge_coefficients W_e1ᵀ + b) W_e2ᵀ + b)                                    edge features (E, e)
 // Per step s, from x = state(t_s) (N, D):
