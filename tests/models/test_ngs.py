@@ -223,6 +223,12 @@ def test_hostile_input(tmp_path):
         model.rollout(graph, state, torch.tensor([0.1, -0.1]), edge=edge)
     with pytest.raises(ValueError, match="state must be finite"):
         model(graph, state.clone().fill_(math.nan), dt, edge=edge)
+    # A float32 rollout on the CPU leaves these values to the compiled op; a float64 state takes the plan's path.
+    for nan_state in (state.clone().fill_(math.nan), state.double().fill_(math.nan)):
+        with pytest.raises(ValueError, match="state must be finite"):
+            model.rollout(graph, nan_state, dt[None], edge=edge)
+    with pytest.raises(ValueError, match="edge must be finite"):
+        model.rollout(graph, state, dt[None], edge=edge.clone().fill_(math.inf))
     with pytest.raises(ValueError, match="state must be a floating tensor of shape"):
         model(graph, state[:-1], dt, edge=edge)
     with pytest.raises(ValueError, match="dt must have shape"):

@@ -138,6 +138,23 @@ def test_malformed_arguments_raise():
         op(x[:-1], indptr, src, ptr, edge, dts, glob, weights)
 
 
+def test_hostile_values_raise_value_errors():
+    """The op checks the values NGS.rollout leaves to it, with the messages of the Python checks."""
+    x, indptr, src, ptr, edge, dts, glob, weights = make_case("heat", (12,), steps=2).args()
+    op = torch.ops.fastsim.ngs_rollout.default
+    nan = x.clone()
+    nan[3] = float("nan")
+    with pytest.raises(ValueError, match="state must be finite"):
+        op(nan, indptr, src, ptr, edge, dts, glob, weights)
+    for bad in (0.0, -0.1, float("inf"), float("nan")):
+        steps = dts.clone()
+        steps[1, 0] = bad
+        with pytest.raises(ValueError, match="dt must hold finite steps > 0"):
+            op(x, indptr, src, ptr, edge, steps, glob, weights)
+    with pytest.raises(ValueError, match="edge must be finite"):
+        op(x, indptr, src, ptr, edge.clone().fill_(float("inf")), dts, glob, weights)
+
+
 def test_weights_are_read_in_place():
     """The op reads strided weights (transposed views, column blocks) through their strides: the same result
     from weights stored transposed (non-contiguous views of the same values)."""
