@@ -141,8 +141,8 @@ class RolloutPlan:
         self.layout = model.layout
         self.batch = graph.batch if graph.num_graphs > 1 else None  # one graph: per-graph terms broadcast
         self.node_coefficients = coefficients.node
-        self.dtype = model.decoder[0].weight.dtype
-        glob = model.dt_encoder(dts.to(self.dtype).unsqueeze(-1))  # (S, B, d): layer 0's globals for every step
+        dtype = model.decoder[0].weight.dtype
+        glob = model.dt_encoder(dts.to(dtype).unsqueeze(-1))  # (S, B, d): layer 0's globals for every step
         if coefficients.glob is not None:
             glob = torch.cat([glob, coefficients.glob.expand(dts.shape[0], -1, -1)], dim=-1)
         self.glob0 = glob.contiguous()
