@@ -71,9 +71,8 @@ def test_rollout_op_flop_formula(system: str) -> None:
     stepwise = dataclasses.replace(w, state=w.state.double())
     first = w.model.gn_layers[0].per_edge_update.first
     edges, hidden, width = w.graph.num_edges, first.out_features, w.model.edge_encoder[-2].out_features
-    hoisted = edges * -(-hidden // 8) * 8 <= cases.EDGE_TERM_ELEMENTS
     # step_flops halves a two-step rollout: the plan projects in both steps, the op once when it hoists.
-    saved = edges * width * hidden if hoisted else 0
+    saved = edges * width * hidden if cases.hoists_edge_term(edges, hidden) else 0
     expected = cases.step_flops(stepwise, "fastsim") - saved
     assert cases.step_flops(w, "fastsim") == pytest.approx(expected, rel=1e-9)
 

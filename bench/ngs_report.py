@@ -189,6 +189,11 @@ def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float]
 EDGE_TERM_ELEMENTS = 1 << 16
 
 
+def hoists_edge_term(edges: int, hidden: int) -> bool:
+    """Whether the float32 rollout op forms layer 0's `(E, H)` edge projection once per rollout."""
+    return edges * -(-hidden // 8) * 8 <= EDGE_TERM_ELEMENTS
+
+
 def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_embedding, weights, *_, **__):
     """FLOPs of the compiled rollout op's products (its inputs arrive as shapes): 2·rows·in·out for every block of
     every Linear (nn.Linear weights (out, in) in the op's order, each followed by its bias), with rows = N for
@@ -207,7 +212,7 @@ def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_emb
         edge1, edge2, node1, node2, *glob = layer_mats[6 * k : 6 * k + (4 if k == layers - 1 else 6)]
         hidden, out = edge1[0], edge2[0]
         projection = hidden * e * edges
-        if k == 0 and edges * -(-hidden // 8) * 8 <= EDGE_TERM_ELEMENTS:
+        if k == 0 and hoists_edge_term(edges, hidden):
             once, projection = once + projection, 0
         per_step += projection + hidden * (2 * n * nodes + g * graphs) + edges * out * hidden
         per_step += node1[0] * ((n + out) * nodes + g * graphs) + nodes * node2[0] * node2[1]

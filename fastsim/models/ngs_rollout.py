@@ -9,7 +9,7 @@ edge coefficients and the model's Linear layers as they are, encodes the Δt of 
 coefficients itself, and runs every step with each product a register-blocked tile product on tiles of node rows
 in cache, a Linear on a concatenation `[a, b, g]` the sum of its column blocks' products (the global block once
 per graph, as a per-graph bias), no ATen call and no buffer allocated per step. The first layer's edge features
-are constant along the rollout, so their projection is formed once where it is small (heat).
+are constant along the rollout, so their projection is formed once where it is small (a single heat graph).
 
 Elsewhere (CUDA; Kuramoto, whose edges are rebuilt from the phases every step) a `RolloutPlan` is built once per
 rollout (the weights do not change while it runs) and holds the Δt embeddings of all S steps, encoded in one batch:
@@ -245,8 +245,7 @@ def compiled_rollout_args(
     weights = [t for name in ("state_encoder", "dt_encoder", "edge_encoder") for t in _linear_params(modules[name])]
     layers = list(modules["gn_layers"]._modules.values())
     for k, layer in enumerate(layers):
-        edge_mlp = layer._modules["per_edge_update"]
-        weights += _linear_params(edge_mlp)
+        weights += _linear_params(layer._modules["per_edge_update"])
         weights += _linear_params(layer._modules["per_node_update"])
         if k < len(layers) - 1:  # the last layer's global update is never read
             weights += _linear_params(layer._modules["glob_update"])
