@@ -126,6 +126,15 @@ def peer_step(model: NGS, w: Workload, tensors: dict, state, dt, emb, scatter_su
     return state + model.decoder(node).reshape(state.shape)
 
 
+def _optimize(out: torch.Tensor, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """One optimizer step on the loss mean(out²) of a training step's output; returns `out` detached."""
+    loss = out.square().mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return out.detach()
+
+
 def peer(scatter_sum, scatter_min) -> dict[str, Callable]:
     def encode(w: Workload) -> dict:
         edge = w.coefficients["edge"][:, None]
@@ -135,13 +144,10 @@ def peer(scatter_sum, scatter_min) -> dict[str, Callable]:
     def tensors(w):
         return {"src": w.graph.src, "dst": w.graph.dst, "batch": w.graph.batch}
 
-    def train_step(w: Workload, optimizer) -> float:
-        out = peer_step(w.model, w, tensors(w), w.state, w.dts[0], encode(w), scatter_sum, scatter_min)
-        loss = out.square().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return out.detach()
+    def train_step(w: Workload, optimizer) -> torch.Tensor:
+        return _optimize(
+            peer_step(w.model, w, tensors(w), w.state, w.dts[0], encode(w), scatter_sum, scatter_min), optimizer
+        )
 
     def rollout(w: Workload) -> torch.Tensor:
         with torch.inference_mode():
@@ -155,12 +161,7 @@ def peer(scatter_sum, scatter_min) -> dict[str, Callable]:
 
 def fastsim_impl() -> dict[str, Callable]:
     def train_step(w: Workload, optimizer) -> torch.Tensor:
-        out = w.model(w.graph, w.state, w.dts[0], **w.coefficients)
-        loss = out.square().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return out.detach()
+        return _optimize(w.model(w.graph, w.state, w.dts[0], **w.coefficients), optimizer)
 
     def rollout(w: Workload) -> torch.Tensor:
         return w.model.rollout(w.graph, w.state, w.dts, **w.coefficients)[-1]
@@ -205,7 +206,8 @@ def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_emb
     mats = [shape for shape in weights if len(shape) == 2]
     codec, dt_encoder, edge_encoder, layer_mats = mats[:2] + mats[-2:], mats[2:4], mats[4:6], mats[6:-2]
     n, e, g = mats[1][0], mats[5][0], mats[3][0] + glob_embedding[1]
-    once = steps * graphs * sum(out * inp for out, inp in dt_encoder) + edges * sum(out * inp for out, inp in edge_encoder)
+    encoders = steps * graphs * sum(out * inp for out, inp in dt_encoder)
+    once = encoders + edges * sum(out * inp for out, inp in edge_encoder)
     per_step = sum(nodes * out * inp for out, inp in codec)
     layers = (len(layer_mats) + 2) // 6
     for k in range(layers):
