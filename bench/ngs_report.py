@@ -206,8 +206,8 @@ def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_emb
     mats = [shape for shape in weights if len(shape) == 2]
     codec, dt_encoder, edge_encoder, layer_mats = mats[:2] + mats[-2:], mats[2:4], mats[4:6], mats[6:-2]
     n, e, g = mats[1][0], mats[5][0], mats[3][0] + glob_embedding[1]
-    encoders = steps * graphs * sum(out * inp for out, inp in dt_encoder)
-    once = encoders + edges * sum(out * inp for out, inp in edge_encoder)
+    dt_encoding = steps * graphs * sum(out * inp for out, inp in dt_encoder)
+    once = dt_encoding + edges * sum(out * inp for out, inp in edge_encoder)
     per_step = sum(nodes * out * inp for out, inp in codec)
     layers = (len(layer_mats) + 2) // 6
     for k in range(layers):
