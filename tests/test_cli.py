@@ -189,3 +189,12 @@ def test_plot_rejects_a_sample_out_of_range(tiny, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["plot", str(tiny), "--sample", "6", "--out", str(tmp_path / "a.png")])
     assert "--sample must lie in [0, 6)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["gnrk"], ["ngs"], ["ngs", "--system", "traffic"]])
+def test_train_help_is_a_summary_and_the_options(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *argv, "--help"])
+    assert exit_info.value.code == 0
+    description = capsys.readouterr().out.split("options:")[0]
+    assert "format_version" not in description and len(description.splitlines()) < 20

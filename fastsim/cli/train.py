@@ -141,7 +141,8 @@ def _process_group_from_torchrun():
 
 def _train(args: argparse.Namespace) -> int:
     module = load_experiment(_experiment_kind(args.model, args.options))
-    parser = argparse.ArgumentParser(prog=f"fastsim train {args.model}", description=module.__doc__)
+    summary = module.__doc__.split("\n\n", 1)[0]  # the rest of the docstring is API documentation
+    parser = argparse.ArgumentParser(prog=f"fastsim train {args.model}", description=summary)
     module.add_train_arguments(parser)
     options = parser.parse_args(args.options)
     options.argv = args.argv
