@@ -4,9 +4,10 @@ Sample `s` is drawn from its own generator, seeded from `(seed, s)` (`sample_gen
 `N ~ U{N_min..N_max}`, mean degree `k ~ U[k_min, k_max]`, the graph (`er`: Erdős–Rényi G(N, k/(N-1)), NGS's
 choice; `rr`: random `d`-regular with `d = round(k)`, a node added when `N·d` is odd as GNRK does; `ba`:
 Barabási–Albert with `m = int(k/2)` as GNRK), the system's coefficients (`sample_coefficients`), its initial
-state (`initial_state`) and the output times (`fastsim.graphs.time_grid`: random steps in
-`[(1-δ)T/S, (1+δ)T/S]` summing exactly to `T`). A sample therefore does not depend on the batch it was solved
-in, or on where a run was interrupted and resumed: a resumed run writes the arrays of an uninterrupted one.
+state (`initial_state`), both from the system's ranges or the named paper's (`PAPER_RANGES`), and the output
+times (`fastsim.graphs.time_grid`: random steps in `[(1-δ)T/S, (1+δ)T/S]` summing exactly to `T`). A sample
+therefore does not depend on the batch it was solved in, or on where a run was interrupted and resumed: a resumed
+run writes the arrays of an uninterrupted one.
 
 Integration is in float64. With `method="dopri5"` and a system the fused kernels support, a batch of graphs
 (`Graph.batch_graphs`) is solved by `fastsim.solvers.fused.solve_ensemble`, each graph with its own step
@@ -32,11 +33,13 @@ import torch
 from torch import Tensor
 
 from fastsim.datasets import STATUS_CODES, SYSTEMS, load_dataset, pack, unpack, write_dataset
+from fastsim.dynamics import GNRK_HEAT, GNRK_ROSSLER, NGS_HEAT, NGS_ROSSLER
 from fastsim.graph import Graph
 from fastsim.graphs import barabasi_albert, erdos_renyi, random_regular, time_grid
 
 __all__ = [
     "GRAPHS",
+    "PAPER_RANGES",
     "DrawnSample",
     "SimulationConfig",
     "checkpoint_dir",
@@ -47,6 +50,11 @@ __all__ = [
 
 GRAPHS = ("er", "rr", "ba")
 _STORAGE_DTYPES = {"float64": np.float64, "float32": np.float32}
+
+# Coefficient and initial-state ranges by paper, for the systems that NGS and GNRK both simulate with the same
+# equations (ngs_gnrk.md §1.4, §2.4). Kuramoto differs in form, so the system picks the paper: `kuramoto` is
+# GNRK's per-edge coupling with its ranges, `kuramoto_mean_field` NGS's all-to-all one with its ranges.
+PAPER_RANGES = {"ngs": {"heat": NGS_HEAT, "rossler": NGS_ROSSLER}, "gnrk": {"heat": GNRK_HEAT, "rossler": GNRK_ROSSLER}}
 
 
 def _int(value: object, name: str, minimum: int) -> int:
@@ -78,6 +86,8 @@ class SimulationConfig:
 
     `max_time`, `num_steps` and `delta` default to the system's NGS grid (`SYSTEMS[system].time_grid`);
     several `max_time`/`num_steps` values give NGS's multi-interval grids (`time_grid((1, 2), (20, 20), δ)`).
+    `ranges` names the paper whose coefficient and initial-state ranges to draw from ("ngs" or "gnrk", heat and
+    rossler only, `PAPER_RANGES`); None takes the system's defaults (NGS's for heat and rossler).
     """
 
     system: str
@@ -96,6 +106,7 @@ class SimulationConfig:
     solver: str = "auto"
     dtype: str = "float64"
     device: str = "cpu"
+    ranges: str | None = None
 
     def __post_init__(self) -> None:
         from fastsim.solvers.api import IMPLICIT_METHODS, METHODS
@@ -106,6 +117,12 @@ class SimulationConfig:
         set_ = object.__setattr__  # normalising a frozen dataclass's own fields
         nodes = tuple(_int(v, "num_nodes", 2 if self.graph == "ba" else 1) for v in _pair(self.num_nodes, "num_nodes"))
         degree = tuple(_number(v, "mean_degree", 0.0) for v in _pair(self.mean_degree, "mean_degree"))
+        if self.ranges is not None and self.system not in PAPER_RANGES.get(self.ranges, ()):
+            papers = ", ".join(PAPER_RANGES)
+            raise ValueError(
+                f"ranges must be one of {papers} (for {', '.join(PAPER_RANGES['ngs'])}) or None; got "
+                f"{self.ranges!r} for system {self.system!r}"
+            )
         if self.graph not in GRAPHS:
             raise ValueError(f"graph must be one of {', '.join(GRAPHS)}; got {self.graph!r}")
         if SYSTEMS[self.system].uses_edges and degree[1] > nodes[0] - 1:
@@ -219,8 +236,9 @@ def draw_sample(config: SimulationConfig, index: int) -> DrawnSample:
         k = 2.0 * int(k / 2)
     graph = _draw_graph(config, n, k, gen)
     spec = SYSTEMS[config.system]
-    coefficients = spec.module.sample_coefficients(graph, gen)
-    y0 = spec.module.initial_state(graph, gen)
+    ranges = () if config.ranges is None else (PAPER_RANGES[config.ranges][config.system],)
+    coefficients = spec.module.sample_coefficients(graph, gen, *ranges)
+    y0 = spec.module.initial_state(graph, gen, *ranges)
     times = time_grid(config.max_time, config.num_steps, config.delta, gen)
     return DrawnSample(graph, coefficients, y0, times, k)
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fastsim.datasets import FORMAT_VERSION, SYSTEMS, load_dataset, pack, unpack
+from fastsim.dynamics import GNRK_HEAT, GNRK_ROSSLER
 from fastsim.simulate import SimulationConfig, checkpoint_dir, draw_sample, generate
 from fastsim.solvers import odeint
 
@@ -38,6 +39,22 @@ def test_sample_system_resolves_to_the_stored_trajectory(tmp_path):
     sample = data[2]
     ys = odeint(sample.system(), sample.trajectory[0], sample.times, method="dop853", rtol=1e-11, atol=1e-12)
     torch.testing.assert_close(sample.trajectory, ys, atol=2e-7, rtol=0)
+
+
+@pytest.mark.parametrize(("system", "ranges"), [("heat", GNRK_HEAT), ("rossler", GNRK_ROSSLER)])
+def test_gnrk_ranges(system, ranges):
+    """`ranges="gnrk"` draws from GNRK's ranges; "ngs" is the default draw, bit for bit."""
+    configs = {
+        r: SimulationConfig(**{**SMALL, "system": system, "num_samples": 1, "ranges": r}) for r in (None, "ngs", "gnrk")
+    }
+    default, ngs, gnrk = (draw_sample(configs[r], 0) for r in (None, "ngs", "gnrk"))
+    low, high = ranges.diffusivity if system == "heat" else ranges.coupling
+    edge = gnrk.coefficients["diffusivity" if system == "heat" else "coupling"]
+    assert low <= edge.min() and edge.max() <= high
+    assert not torch.equal(edge, default.coefficients["diffusivity" if system == "heat" else "coupling"])
+    for name, value in default.coefficients.items():
+        assert torch.equal(value, ngs.coefficients[name])
+    assert torch.equal(default.y0, ngs.y0)
 
 
 def test_batch_size_does_not_change_the_data(tmp_path):
@@ -150,6 +167,8 @@ def test_loader_errors(tmp_path):
         ({"rtol": float("nan")}, "rtol must be a finite number"),
         ({"dtype": "float16"}, "dtype must be float64 or float32"),
         ({"solver": "fused", "method": "tsit5"}, "solver fused needs method dopri5"),
+        ({"ranges": "pinn"}, "ranges must be one of ngs, gnrk"),
+        ({"system": "kuramoto", "ranges": "gnrk"}, "for heat, rossler) or None; got 'gnrk' for system 'kuramoto'"),
     ],
 )
 def test_config_validation(kwargs, message):

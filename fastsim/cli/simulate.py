@@ -51,6 +51,7 @@ def _simulate(args: argparse.Namespace) -> int:
         solver=args.solver,
         dtype=args.dtype,
         device=args.device,
+        ranges=args.ranges,
     )
     try:
         out = generate(
@@ -170,6 +171,11 @@ def add_simulate(commands) -> None:
         help="of the stored trajectories (default float64)",
     )
     sim.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    sim.add_argument(
+        "--ranges",
+        choices=("ngs", "gnrk"),
+        help="heat, rossler: draw coefficients and initial states from this paper's ranges (default: NGS's)",
+    )
     sim.add_argument(
         "--batch-size", type=number(int, "--batch-size", 1), default=64, help="graphs per fused solve (default 64)"
     )
