@@ -102,6 +102,32 @@ def test_non_uniform_time_steps_dataset_iv(tmp_path):
     assert preds[0].shape == (11, 36, 2) and errors.shape == (1, 11) and errors[0, 0] == 0
 
 
+class _ConstantRollout(torch.nn.Module):
+    """Predicts zeros everywhere, and NaN for the batch's first node after the first step."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def rollout(self, x0, dts, graph, **coefficients):
+        pred = x0.new_zeros(dts.shape[1] + 1, *x0.shape)
+        pred[1:, 0] = float("nan")
+        return pred
+
+
+def test_rollout_errors_keep_errors_above_one_and_cap_diverged_entries(tmp_path):
+    config = SimulationConfig("rossler", num_samples=2, num_nodes=(6, 8), mean_degree=(2, 3), max_time=1.0,
+                              num_steps=5, method="rk4", seed=0)  # fmt: skip
+    _, data = gnrk.load_trajectories(generate(config, tmp_path / "rossler.npz", progress=False))
+    _, errors = gnrk.rollout_errors(_ConstantRollout(), "rossler", data, batch_size=2)
+    for b, (item, row) in enumerate(zip(data, errors)):
+        expected, cap = item.states.abs(), float(item.states.abs().max())
+        if b == 0:
+            expected[1:, 0] = cap  # the diverged node counts as the trajectory's largest |state|
+        assert cap > 1 and row[0] > 1
+        np.testing.assert_allclose(row, expected.mean(dim=(1, 2)).numpy(), rtol=1e-6)
+
+
 def test_hostile_files_and_settings(tmp_path):
     with pytest.raises(FileNotFoundError):
         gnrk.load_trajectories(tmp_path / "missing.npz")
