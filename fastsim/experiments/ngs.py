@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from fastsim.datasets import Dataset, load_dataset
+from fastsim.experiments.plots import figure, plot_error_vs_time
 from fastsim.graph import Graph
 from fastsim.models.ngs import LAYOUTS, NeuralGraphSimulator
 from fastsim.simulate import SimulationConfig, generate
@@ -406,18 +407,9 @@ def evaluate(
     )
 
 
-def _figure(height: float, panels: int = 1):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.0, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(panels, 1, squeeze=False)[:, 0]
-
-
 def plot_history(history: list[dict], out: str | os.PathLike) -> Path:
     """Loss curves: training single-step MSE and validation rollout MAE per epoch (log scale)."""
-    fig, (ax,) = _figure(3.5)
+    fig, (ax,) = figure(3.5)
     epochs = [h["epoch"] for h in history]
     ax.semilogy(epochs, [h["train_loss"] for h in history], label="train MSE (single step)")
     val = [(h["epoch"], h["mae"]) for h in history if "mae" in h]
@@ -434,7 +426,7 @@ def plot_trajectories(pred: Tensor, data: Trajectories, index: int, out: str | o
     true = data.states[index].reshape(data.states[index].shape[0], data.states[index].shape[1], -1)
     pred = pred.reshape(true.shape)
     t = torch.cat([torch.zeros(1), torch.cumsum(data.dts[index], 0)]).numpy()
-    fig, axes = _figure(2.0 + 2.0 * true.shape[2], true.shape[2])
+    fig, axes = figure(2.0 + 2.0 * true.shape[2], true.shape[2])
     for k, ax in enumerate(axes):
         for j in range(min(nodes, true.shape[1])):
             line = ax.plot(t, true[:, j, k], linewidth=1.0)[0]
@@ -442,18 +434,6 @@ def plot_trajectories(pred: Tensor, data: Trajectories, index: int, out: str | o
         ax.set_ylabel(f"state[{k}]" if true.shape[2] > 1 else "state")
     axes[0].set_title(f"sample {index}: true (solid) vs NGS rollout (dashed)")
     axes[-1].set_xlabel("t")
-    fig.savefig(out, format="png", dpi=110)
-    return Path(out)
-
-
-def plot_error_vs_time(results: dict[str, dict], out: str | os.PathLike) -> Path:
-    """Mean absolute error against time for each evaluated dataset (`results[name]` from `evaluate`)."""
-    fig, (ax,) = _figure(3.5)
-    for name, r in results.items():
-        ax.semilogy(r["times"][1:], r["mae_vs_time"][1:], marker=".", label=name)
-    ax.set_xlabel("t")
-    ax.set_ylabel("MAE")
-    ax.legend()
     fig.savefig(out, format="png", dpi=110)
     return Path(out)
 

@@ -90,6 +90,7 @@ def test_burgers_file_round_trip_and_cli(tmp_path):
     results = json.loads((roll / "results.json").read_text())
     assert [r["label"] for r in results["runs"]] == ["rk1", "rk2", "rk4"]
     assert (roll / "fields_rk4.png").is_file() and (roll / "error_vs_time_rk1.png").is_file()
+    assert (roll / "error_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_non_uniform_time_steps_dataset_iv(tmp_path):
