@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 
-def figure(height: float, panels: int = 1, width: float = 7.0):
+def figure(height: float, panels: int = 1):
     """A matplotlib figure with `panels` stacked axes (no pyplot state): `(fig, axes)`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(7.0, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(panels, 1, squeeze=False)[:, 0]
 
