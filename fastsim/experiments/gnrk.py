@@ -351,7 +351,7 @@ def rollout_errors(
         for b in range(len(items)):
             cap = max(1.0, float(truth[:, ptr[b] : ptr[b + 1]].abs().max()))
             preds.append(pred[:, ptr[b] : ptr[b + 1]])
-            errors.append(err[:, ptr[b] : ptr[b + 1]].nan_to_num(cap, cap, cap).clamp(max=cap).mean(dim=(1, 2)).numpy())
+            errors.append(err[:, ptr[b] : ptr[b + 1]].nan_to_num(nan=cap).clamp(max=cap).mean(dim=(1, 2)).numpy())
     return preds, np.stack(errors)
 
 
