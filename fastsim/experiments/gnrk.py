@@ -46,6 +46,7 @@ from fastsim.graphs.grid import PeriodicGrid, periodic_grid
 from fastsim.graphs.time import time_grid
 from fastsim.models.fno import FNO2d
 from fastsim.models.gnrk import GNRK, SYSTEM_NAMES
+from fastsim.training import TrainConfig, Trainer, load_checkpoint, mean_interval, mse
 
 FORMAT, FORMAT_VERSION = "fastsim.gnrk.burgers", 1
 DATASETS = ("I", "II", "III", "IV")
@@ -405,8 +406,6 @@ def train(
     Returns:
         `(model, TrainResult)`; `model` holds the final weights (best ones: `result.best_path`).
     """
-    from fastsim.training import Trainer, mse
-
     torch.manual_seed(config.seed)  # the initial weights follow the run's seed (a resumed run loads its own)
     model = build_model(model_args).to(device)
 
@@ -450,11 +449,14 @@ def evaluate(
         files.append(str(plot_error_vs_time(curve, out / f"error_vs_time_{label}.png")))
         if system == "burgers":
             files.append(str(plot_fields(preds[0], data[0], out / f"fields_{label}.png")))
+    per_sample = errors[:, 1:].mean(1)
+    mean, ci = mean_interval(per_sample)
     return {
         "label": label,
-        "mae": float(errors[:, 1:].mean()),
+        "mae": mean,
+        "mae_ci95": ci,
         "mae_final": float(errors[:, -1].mean()),
-        "mae_per_sample": errors[:, 1:].mean(1).tolist(),
+        "mae_per_sample": per_sample.tolist(),
         "mae_vs_time": errors.mean(0).tolist(),
         "times": times.tolist(),
         "num_samples": len(data),
@@ -527,7 +529,6 @@ def _model_args(args: argparse.Namespace, system: str, train_data: list[Trajecto
 def train_command(args: argparse.Namespace) -> int:
     """`fastsim train gnrk`: train, then evaluate the best checkpoint on the validation data (results.json)."""
     from fastsim.cli.train import common_config_fields, resolve_device
-    from fastsim.training import TrainConfig, load_checkpoint
 
     system, train_data = load_trajectories(args.data)
     if system != args.system:
@@ -587,11 +588,16 @@ def rollout_command(checkpoint: dict, args: argparse.Namespace) -> int:
     for name in tableaux:
         if isinstance(model, GNRK):
             model.tableau = name
-        results["runs"].append(evaluate(model, system, data, args.out, batch_size=args.batch_size, label=name))
+        run = evaluate(model, system, data, args.out, batch_size=args.batch_size, label=name)
+        results["runs"].append(run)
         if not args.quiet:
-            print(f"{system} {name}: rollout MAE {results['runs'][-1]['mae']:.4g}")
+            print(f"{system} {name}: rollout MAE {run['mae']:.4g} ± {run['mae_ci95']:.2g} over {len(data)} samples")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if len(results["runs"]) > 1:
         plot_error_vs_time({run["label"]: run for run in results["runs"]}, Path(args.out, "error_vs_time.png"))
+        if not args.quiet:  # the RK-order switch: how much each tableau's error exceeds the last one's
+            last = results["runs"][-1]
+            ratios = ", ".join(f"{run['label']} {run['mae'] / last['mae']:.3g}×" for run in results["runs"][:-1])
+            print(f"MAE relative to {last['label']}: {ratios}")
     Path(args.out, "results.json").write_text(json.dumps(results, indent=1))
     return 0

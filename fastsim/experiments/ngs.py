@@ -32,7 +32,15 @@ from fastsim.experiments.plots import figure, plot_error_vs_time
 from fastsim.graph import Graph
 from fastsim.models.ngs import LAYOUTS, NeuralGraphSimulator
 from fastsim.simulate import SimulationConfig, generate
-from fastsim.training import TrainConfig, Trainer, TrainResult, add_gaussian_noise, missing_node_mask, mse
+from fastsim.training import (
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    add_gaussian_noise,
+    mean_interval,
+    missing_node_mask,
+    mse,
+)
 
 __all__ = [
     "DATASET_SYSTEMS",
@@ -392,11 +400,11 @@ def evaluate(
     preds = rollout_batches(model, data, batch_size, autocast)
     errors, per_time = rollout_errors(preds, data)
     length = min(len(e) for e in per_time)
-    ci = 1.96 * errors.std() / math.sqrt(len(errors)) if len(errors) > 1 else float("nan")
+    mean, ci = mean_interval(errors)
     return (
         {
-            "mae": float(errors.mean()),
-            "mae_ci95": float(ci),
+            "mae": mean,
+            "mae_ci95": ci,
             "samples": len(errors),
             "mae_per_sample": errors.tolist(),
             "mae_vs_time": np.mean([e[:length] for e in per_time], axis=0).tolist(),

@@ -7,7 +7,7 @@ from fastsim.training.checkpoint import load_checkpoint, save_checkpoint
 from fastsim.training.config import TrainConfig
 from fastsim.training.ema import EMA, ema_decay
 from fastsim.training.masks import add_gaussian_noise, grow_mask, missing_node_mask
-from fastsim.training.metrics import mae, mse, rmse
+from fastsim.training.metrics import mae, mean_interval, mse, rmse
 from fastsim.training.schedules import CyclicSchedule
 from fastsim.training.trainer import Trainer, TrainResult
 
@@ -22,6 +22,7 @@ __all__ = [
     "grow_mask",
     "load_checkpoint",
     "mae",
+    "mean_interval",
     "missing_node_mask",
     "mse",
     "rmse",

@@ -5,6 +5,10 @@ neither in the sum nor in the denominator. When every entry is masked the result
 which keeps a training step on a fully masked batch harmless without a host sync.
 """
 
+import math
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -58,3 +62,13 @@ def mse(pred: Tensor, target: Tensor, missing: Tensor | None = None, node_dim: i
 def rmse(pred: Tensor, target: Tensor, missing: Tensor | None = None, node_dim: int = 0) -> Tensor:
     """Root mean squared error, `sqrt(mse)`, over the entries of nodes not `missing` (a 0-d tensor)."""
     return mse(pred, target, missing, node_dim).sqrt()
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """The mean of per-sample errors and the half-width of its 95 % interval, 1.96 · s / √n with the sample
+    standard deviation s (NaN for a single sample, which has no spread to estimate)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence; got shape {x.shape}")
+    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.nan
+    return float(x.mean()), float(half)

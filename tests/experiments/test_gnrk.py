@@ -89,6 +89,7 @@ def test_burgers_file_round_trip_and_cli(tmp_path):
                  "--tableaux", "rk1", "rk2", "rk4", "--quiet"]) == 0  # fmt: skip
     results = json.loads((roll / "results.json").read_text())
     assert [r["label"] for r in results["runs"]] == ["rk1", "rk2", "rk4"]
+    assert all(r["mae_ci95"] > 0 for r in results["runs"])  # two samples: an interval
     assert (roll / "fields_rk4.png").is_file() and (roll / "error_vs_time_rk1.png").is_file()
     assert (roll / "error_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 

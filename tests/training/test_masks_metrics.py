@@ -1,10 +1,11 @@
+import math
 from collections import deque
 
 import pytest
 import torch
 
 from fastsim import Graph
-from fastsim.training import add_gaussian_noise, grow_mask, mae, missing_node_mask, mse, rmse
+from fastsim.training import add_gaussian_noise, grow_mask, mae, mean_interval, missing_node_mask, mse, rmse
 
 
 def path_graph(n: int) -> Graph:
@@ -95,3 +96,12 @@ def test_masked_metrics_exclude_missing_nodes():
         mae(pred, target, missing.float())
     with pytest.raises(ValueError, match="match in shape"):
         mae(pred, target[:2])
+
+
+def test_mean_interval_uses_the_sample_standard_deviation():
+    mean, half = mean_interval([1.0, 2.0, 3.0, 6.0])
+    assert mean == pytest.approx(3.0)
+    assert half == pytest.approx(1.96 * (14 / 3) ** 0.5 / 2)  # s² = Σ(x − 3)² / (n − 1) = 14 / 3
+    assert mean_interval(torch.tensor([0.5]))[0] == 0.5 and math.isnan(mean_interval([0.5])[1])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        mean_interval([])
