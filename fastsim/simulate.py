@@ -3,11 +3,12 @@
 Sample `s` is drawn from its own generator, seeded from `(seed, s)` (`sample_generator`), in this order:
 `N ~ U{N_min..N_max}`, mean degree `k ~ U[k_min, k_max]`, the graph (`er`: Erdős–Rényi G(N, k/(N-1)), NGS's
 choice; `rr`: random `d`-regular with `d = round(k)`, a node added when `N·d` is odd as GNRK does; `ba`:
-Barabási–Albert with `m = int(k/2)` as GNRK), the system's coefficients (`sample_coefficients`), its initial
-state (`initial_state`), both from the system's ranges or the named paper's (`PAPER_RANGES`), and the output
-times (`fastsim.graphs.time_grid`: random steps in `[(1-δ)T/S, (1+δ)T/S]` summing exactly to `T`). A sample
-therefore does not depend on the batch it was solved in, or on where a run was interrupted and resumed: a resumed
-run writes the arrays of an uninterrupted one.
+Barabási–Albert with `m = int(k/2)` as GNRK; with `giant_component`, only the largest connected component is
+kept, as GNRK does, so a sample may have fewer than N nodes), the system's coefficients (`sample_coefficients`),
+its initial state (`initial_state`), both from the system's ranges or the named paper's (`PAPER_RANGES`), and
+the output times (`fastsim.graphs.time_grid`: random steps in `[(1-δ)T/S, (1+δ)T/S]` summing exactly to `T`). A
+sample therefore does not depend on the batch it was solved in, or on where a run was interrupted and resumed: a
+resumed run writes the arrays of an uninterrupted one.
 
 Integration is in float64. With `method="dopri5"` and a system the fused kernels support, a batch of graphs
 (`Graph.batch_graphs`) is solved by `fastsim.solvers.fused.solve_ensemble`, each graph with its own step
@@ -88,6 +89,8 @@ class SimulationConfig:
     several `max_time`/`num_steps` values give NGS's multi-interval grids (`time_grid((1, 2), (20, 20), δ)`).
     `ranges` names the paper whose coefficient and initial-state ranges to draw from ("ngs" or "gnrk", heat and
     rossler only, `PAPER_RANGES`); None takes the system's defaults (NGS's for heat and rossler).
+    `giant_component` keeps only each graph's largest connected component (GNRK's graphs; NGS keeps whole
+    graphs, which for small mean degrees have isolated nodes and several components).
     """
 
     system: str
@@ -107,6 +110,7 @@ class SimulationConfig:
     dtype: str = "float64"
     device: str = "cpu"
     ranges: str | None = None
+    giant_component: bool = False
 
     def __post_init__(self) -> None:
         from fastsim.solvers.api import IMPLICIT_METHODS, METHODS
@@ -125,6 +129,8 @@ class SimulationConfig:
             )
         if self.graph not in GRAPHS:
             raise ValueError(f"graph must be one of {', '.join(GRAPHS)}; got {self.graph!r}")
+        if not isinstance(self.giant_component, bool):
+            raise ValueError(f"giant_component must be a bool; got {self.giant_component!r}")
         if SYSTEMS[self.system].uses_edges and degree[1] > nodes[0] - 1:
             raise ValueError(
                 f"mean_degree must be <= min(num_nodes) - 1 = {nodes[0] - 1} (a simple graph on N nodes has "
@@ -215,12 +221,13 @@ def sample_generator(seed: int, index: int) -> torch.Generator:
 def _draw_graph(config: SimulationConfig, n: int, k: float, gen: torch.Generator) -> Graph:
     if not SYSTEMS[config.system].uses_edges:
         return Graph.from_edge_index(torch.empty(2, 0, dtype=torch.int64), n)
+    giant = config.giant_component
     if config.graph == "er":
-        return erdos_renyi(n, min(k, n - 1.0), generator=gen)
+        return erdos_renyi(n, min(k, n - 1.0), giant_component=giant, generator=gen)
     if config.graph == "rr":
-        d = int(math.floor(k + 0.5))
-        return random_regular(n + (n * d) % 2, d, generator=gen)  # GNRK adds a node when N·d is odd
-    return barabasi_albert(n, int(k) // 2, generator=gen)
+        d = int(math.floor(k + 0.5))  # GNRK adds a node when N·d is odd
+        return random_regular(n + (n * d) % 2, d, giant_component=giant, generator=gen)
+    return barabasi_albert(n, int(k) // 2, generator=gen)  # connected by construction
 
 
 def draw_sample(config: SimulationConfig, index: int) -> DrawnSample:

@@ -147,6 +147,14 @@ def test_resume_refuses_other_settings(tmp_path, monkeypatch, capsys):
     assert "made with different settings (seed)" in capsys.readouterr().err
 
 
+def test_giant_component_flag(tmp_path):
+    out = tmp_path / "giant.npz"
+    assert simulate(out, "--giant-component", "--mean-degree", "1", "1.5") == 0
+    data = load_dataset(out)
+    assert data.config["giant_component"] is True
+    assert all(sample.graph.indptr.diff().min() > 0 for sample in data)  # no isolated node at mean degree 1–1.5
+
+
 def test_plot_writes_a_png(tiny, tmp_path):
     out = tmp_path / "traj.png"
     assert main(["plot", str(tiny), "--sample", "1", "--out", str(out)]) == 0

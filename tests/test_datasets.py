@@ -8,6 +8,7 @@ import torch
 
 from fastsim.datasets import FORMAT_VERSION, SYSTEMS, load_dataset, pack, unpack
 from fastsim.dynamics import GNRK_HEAT, GNRK_ROSSLER
+from fastsim.graphs import largest_connected_component
 from fastsim.simulate import SimulationConfig, checkpoint_dir, draw_sample, generate
 from fastsim.solvers import odeint
 
@@ -55,6 +56,23 @@ def test_gnrk_ranges(system, ranges):
     for name, value in default.coefficients.items():
         assert torch.equal(value, ngs.coefficients[name])
     assert torch.equal(default.y0, ngs.y0)
+
+
+@pytest.mark.parametrize("graph", ["er", "rr"])
+def test_giant_component_keeps_the_largest_component(graph):
+    """`giant_component` keeps each graph's largest component (GNRK's graphs); without it the whole graph is
+    drawn, and both draws start from the same generator state."""
+    base = {**SMALL, "system": "heat", "graph": graph, "num_nodes": (60, 60), "mean_degree": (1.5, 2.0)}
+    smaller = 0
+    for index in range(8):
+        whole = draw_sample(SimulationConfig(**base), index).graph
+        giant = draw_sample(SimulationConfig(**base, giant_component=True), index).graph
+        assert torch.equal(giant.edge_index(), largest_connected_component(whole).edge_index())
+        assert largest_connected_component(giant).num_nodes == giant.num_nodes  # connected
+        smaller += giant.num_nodes < whole.num_nodes
+    assert smaller > 0  # at these degrees some whole graphs have several components
+    with pytest.raises(ValueError, match="giant_component must be a bool"):
+        SimulationConfig(**base, giant_component="yes")
 
 
 def test_batch_size_does_not_change_the_data(tmp_path):
