@@ -595,8 +595,8 @@ def rollout_command(checkpoint: dict, args: argparse.Namespace) -> int:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if len(results["runs"]) > 1:
         plot_error_vs_time({run["label"]: run for run in results["runs"]}, Path(args.out, "error_vs_time.png"))
-        if not args.quiet:  # the RK-order switch: how much each tableau's error exceeds the last one's
-            last = results["runs"][-1]
+        last = results["runs"][-1]
+        if not args.quiet and last["mae"] > 0:  # the RK-order switch: each tableau's error over the last one's
             ratios = ", ".join(f"{run['label']} {run['mae'] / last['mae']:.3g}×" for run in results["runs"][:-1])
             print(f"MAE relative to {last['label']}: {ratios}")
     Path(args.out, "results.json").write_text(json.dumps(results, indent=1))
