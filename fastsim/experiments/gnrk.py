@@ -46,7 +46,7 @@ from fastsim.graphs.grid import PeriodicGrid, periodic_grid
 from fastsim.graphs.time import time_grid
 from fastsim.models.fno import FNO2d
 from fastsim.models.gnrk import GNRK, SYSTEM_NAMES
-from fastsim.training import TrainConfig, Trainer, load_checkpoint, mean_interval, mse
+from fastsim.training import TrainConfig, Trainer, data_digest, load_checkpoint, mean_interval, mse
 
 FORMAT, FORMAT_VERSION = "fastsim.gnrk.burgers", 1
 DATASETS = ("I", "II", "III", "IV")
@@ -399,9 +399,11 @@ def train(
     val_steps: int | None,
     device: torch.device | str = "cpu",
     resume: bool = False,
+    data_digest: str | None = None,
 ):
     """Train the model `model_args` describes on single steps of `train_data` (slope target, MSE), selecting the
-    checkpoint with the lowest rollout MAE over the first `val_steps` steps of `val_data`.
+    checkpoint with the lowest rollout MAE over the first `val_steps` steps of `val_data`. `data_digest`:
+    `fastsim.training.data_digest` of the data files, stored in checkpoints so that a resumed run refuses other data.
 
     Returns:
         `(model, TrainResult)`; `model` holds the final weights (best ones: `result.best_path`).
@@ -420,7 +422,7 @@ def train(
     def batches(epoch: int, generator: torch.Generator) -> Iterator[StepBatch]:
         return step_batches(system, train_data, config.batch_size, steps_per_epoch, generator)
 
-    extra = {"model_kind": "gnrk", "model_args": model_args, "system": system}
+    extra = {"model_kind": "gnrk", "model_args": model_args, "system": system, "data_digest": data_digest}
     trainer = Trainer(model, config, loss=loss, validate=validate, metric="mae", extra=extra)
     return model, trainer.fit(batches, resume=resume)
 
@@ -557,6 +559,7 @@ def train_command(args: argparse.Namespace) -> int:
         val_steps=args.val_steps,
         device=device,
         resume=args.resume,
+        data_digest=data_digest(args.data, args.val_data),
     )
     best = model_from_checkpoint(load_checkpoint(result.best_path, map_location=device), device)
     metrics = evaluate(best, system, val_data, args.out, label="validation")

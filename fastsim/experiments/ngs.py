@@ -37,6 +37,7 @@ from fastsim.training import (
     Trainer,
     TrainResult,
     add_gaussian_noise,
+    data_digest,
     mean_interval,
     missing_node_mask,
     mse,
@@ -349,9 +350,11 @@ def train(
     *,
     device: torch.device | str = "cpu",
     resume: bool = False,
+    data_digest: str | None = None,
 ) -> tuple[NeuralGraphSimulator, TrainResult]:
     """Train NGS on a training file (the last `val_fraction` of it validates) and return the model with its
-    best (EMA) weights loaded, and the trainer's result (files in `train_config.out`)."""
+    best (EMA) weights loaded, and the trainer's result (files in `train_config.out`). `data_digest`:
+    `fastsim.training.data_digest` of the data file, stored in checkpoints so that a resumed run refuses other data."""
     data = data if isinstance(data, Trajectories) else load_trajectories(data, config.system)
     num_val = max(1, round(len(data) * config.val_fraction))
     if len(data) - num_val < 1:
@@ -361,7 +364,12 @@ def train(
     train_data = corrupt(train_data, config.noise, config.missing, config.depth, train_config.seed)
     torch.manual_seed(train_config.seed)
     model = build_model(config).to(device)
-    extra = {"model_kind": "ngs", "model_args": model.model_args(), "ngs_config": dataclasses.asdict(config)}
+    extra = {
+        "model_kind": "ngs",
+        "model_args": model.model_args(),
+        "ngs_config": dataclasses.asdict(config),
+        "data_digest": data_digest,
+    }
     trainer = Trainer(
         model,
         train_config,
@@ -514,7 +522,8 @@ def train_command(args: argparse.Namespace) -> int:
         schedule = {k: v for k, v in PAPER_SCHEDULE.items() if k != "epochs"}
         fields["epochs"] = PAPER_SCHEDULE["epochs"]
     train_config = TrainConfig(**fields, **schedule)
-    model, result = train(config, train_config, args.data, device=device, resume=args.resume)
+    digest = data_digest(args.data)
+    model, result = train(config, train_config, args.data, device=device, resume=args.resume, data_digest=digest)
     out = Path(args.out)
     plot_history(result.history, out / "loss.png")
     summary = {"best_epoch": result.best_epoch, "best_val_mae": result.best_metric}

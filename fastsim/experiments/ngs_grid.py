@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fastsim.experiments.ngs import NGSConfig, corrupt, evaluate, load_trajectories, train
-from fastsim.training import TrainConfig
+from fastsim.training import TrainConfig, data_digest
 
 __all__ = ["GRID_SCHEDULE", "cell_name", "plot_grid", "robustness_grid"]
 
@@ -82,7 +82,7 @@ def robustness_grid(
     results = json.loads(results_path.read_text()) if results_path.is_file() else {"settings": settings, "cells": {}}
     if results["settings"] != settings:
         raise ValueError(f"{results_path} holds a grid with other settings; use another out folder")
-    data = load_trajectories(train_file, config.system)
+    data, digest = load_trajectories(train_file, config.system), data_digest(train_file)
     test = load_trajectories(test_file, config.system)
     for p in missing:
         for sigma in noise:
@@ -98,6 +98,7 @@ def robustness_grid(
                 data,
                 device=device,
                 resume=(run / "last.pt").is_file(),
+                data_digest=digest,
             )
             metrics, _, _ = evaluate(model, test, train_config.batch_size)
             results["cells"][name] = {

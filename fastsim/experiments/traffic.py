@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from fastsim.graph import Graph
 from fastsim.models.ngs_traffic import DAYS_PER_WEEK, FEATURES, SLOTS_PER_DAY, TrafficNGS
-from fastsim.training import TrainConfig, Trainer, TrainResult
+from fastsim.training import TrainConfig, Trainer, TrainResult, data_digest
 
 __all__ = [
     "HORIZONS",
@@ -357,10 +357,11 @@ def train(
     *,
     device: torch.device | str = "cpu",
     resume: bool = False,
-    source: str = "",
+    data_digest: str | None = None,
 ) -> tuple[TrafficNGS, TrainResult]:
     """Train on `data`'s training windows, validate on its validation windows; returns the model with its best
-    (EMA) weights and the trainer's result (files in `train_config.out`). `source` is recorded in checkpoints."""
+    (EMA) weights and the trainer's result (files in `train_config.out`). `data_digest`: `fastsim.training.data_digest`
+    of the data folder, stored in checkpoints so that a resumed run refuses other data."""
     torch.manual_seed(train_config.seed)
     model = build_model(config, data.num_sensors).to(device)
     extra = {
@@ -368,7 +369,7 @@ def train(
         "model_args": model.model_args(),
         "traffic_config": dataclasses.asdict(config),
         "scaler": {"mean": data.mean, "std": data.std},
-        "data": source,
+        "data_digest": data_digest,
     }
     trainer = Trainer(
         model,
@@ -495,8 +496,9 @@ def train_command(args: argparse.Namespace) -> int:
     if args.paper_schedule:
         fields |= {k: PAPER_SCHEDULE[k] for k in ("epochs", "lr", "weight_decay")}
         schedule = {k: PAPER_SCHEDULE[k] for k in schedule}
+    digest = data_digest(args.data)
     model, result = train(
-        config, TrainConfig(**fields, **schedule), data, device=device, resume=args.resume, source=str(args.data)
+        config, TrainConfig(**fields, **schedule), data, device=device, resume=args.resume, data_digest=digest
     )
     info = {"data": str(args.data), "best_epoch": result.best_epoch, "best_val_mae": result.best_metric}
     summary = write_results(model, data, args.out, info)

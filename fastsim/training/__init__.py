@@ -3,7 +3,7 @@
 See docs/training.md.
 """
 
-from fastsim.training.checkpoint import load_checkpoint, save_checkpoint
+from fastsim.training.checkpoint import data_digest, load_checkpoint, save_checkpoint
 from fastsim.training.config import TrainConfig
 from fastsim.training.ema import EMA, ema_decay
 from fastsim.training.masks import add_gaussian_noise, grow_mask, missing_node_mask
@@ -18,6 +18,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "add_gaussian_noise",
+    "data_digest",
     "ema_decay",
     "grow_mask",
     "load_checkpoint",

@@ -6,6 +6,7 @@ run killed mid-write leaves the previous checkpoint intact. It is read with `tor
 refuses pickled objects: a checkpoint can be loaded from an untrusted source without running code.
 """
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -82,3 +83,24 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {path} must hold a dict; got {type(state).__name__}")
     return state
+
+
+def data_digest(*paths: str | os.PathLike | None) -> str:
+    """A SHA-256 digest of the contents of data files or folders (`None` entries skipped), for checkpoints.
+
+    A run stores it so that `--resume` refuses other data; it depends on the bytes only (a folder: its files'
+    relative paths and bytes, in sorted order), so a moved or renamed copy of the same data resumes.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+    """
+    digest = hashlib.sha256()
+    for path in (Path(p) for p in paths if p is not None):
+        if not path.exists():
+            raise FileNotFoundError(f"data not found: {path}")
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"file")
+            with file.open("rb") as handle:
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return f"sha256:{digest.hexdigest()}"

@@ -73,7 +73,8 @@ class Trainer:
             (when `config.ema`); without it the epoch's training loss selects the best checkpoint.
         metric: the key of `validate`'s result to minimise.
         extra: plain data stored in every checkpoint (e.g. `{"model_kind": "ngs", "model_args": {...}}`), so a
-            checkpoint can rebuild its model.
+            checkpoint can rebuild its model; a resumed run must pass the same (its model and, with a
+            `data_digest` entry, its data).
 
     Raises:
         TypeError / ValueError: bad argument types, a model without parameters, or `extra` holding non-plain data.
@@ -158,8 +159,8 @@ class Trainer:
         Raises:
             FileNotFoundError: `resume` without `last.pt`.
             FileExistsError: a fresh start where `last.pt` already exists (resume or choose another `out`).
-            ValueError: a resumed checkpoint of different settings, an epoch without batches, a non-finite loss,
-                or `validate` not returning `metric`.
+            ValueError: a resumed checkpoint of different settings, model or data (`extra`), an epoch without
+                batches, a non-finite loss, or `validate` not returning `metric`.
         """
         start = self._resume() if resume else self._fresh_start()
         config = self.config
@@ -321,6 +322,13 @@ class Trainer:
         )
         if changed:
             raise ValueError(f"cannot resume {self.last_path} with different settings: {changed}")
+        saved_extra = state.get("extra") or {}
+        differ = sorted(k for k in {*saved_extra, *self.extra} if saved_extra.get(k) != self.extra.get(k))
+        if differ:
+            raise ValueError(
+                f"cannot resume {self.last_path}: this run's model or data differ from the checkpoint's "
+                f"(extra: {', '.join(map(str, differ))})"
+            )
         if (state["ema"] is None) != (self.ema is None):
             raise ValueError(f"{self.last_path} and this run disagree on EMA")
         self.model.load_state_dict(state["model"])

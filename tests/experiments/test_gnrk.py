@@ -67,7 +67,7 @@ def test_resume_reaches_the_same_weights(heat_files, tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_burgers_file_round_trip_and_cli(tmp_path):
+def test_burgers_file_round_trip_and_cli(tmp_path, capsys):
     out = tmp_path / "b.npz"
     code = main(["simulate", "burgers", "--dataset", "III", "--grid-range", "6", "9", "--num-samples", "2",
                  "--num-steps", "4", "--method", "rk4", "--out", str(out), "--quiet"])  # fmt: skip
@@ -84,6 +84,18 @@ def test_burgers_file_round_trip_and_cli(tmp_path):
     assert main(["train", "gnrk", "--system", "burgers", "--data", str(out), "--out", str(run), "--epochs", "1",
                  "--steps-per-epoch", "2", "--batch-size", "1", "--lr-min", "1e-5", "--quiet"]) == 0  # fmt: skip
     assert json.loads((run / "results.json").read_text())["parameters"] == 10_882
+    # resuming it on other data, or with another tableau, is refused
+    other = tmp_path / "other.npz"
+    assert main(["simulate", "burgers", "--dataset", "III", "--grid-range", "6", "9", "--num-samples", "2",
+                 "--num-steps", "4", "--method", "rk4", "--seed", "1", "--out", str(other),
+                 "--quiet"]) == 0  # fmt: skip
+    for changed in (["--data", str(other)], ["--data", str(out), "--tableau", "rk2"]):
+        with pytest.raises(SystemExit):
+            main(["train", "gnrk", "--system", "burgers", *changed, "--out", str(run), "--epochs", "2",
+                  "--steps-per-epoch", "2", "--batch-size", "1", "--lr-min", "1e-5", "--quiet",
+                  "--resume"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "model or data differ" in err and "extra: data_digest" in err and "extra: model_args" in err
     roll = tmp_path / "roll"
     assert main(["rollout", "--checkpoint", str(run / "best.pt"), "--data", str(out), "--out", str(roll),
                  "--tableaux", "rk1", "rk2", "rk4", "--quiet"]) == 0  # fmt: skip

@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from fastsim.training import load_checkpoint, save_checkpoint
+from fastsim.training import data_digest, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_of_plain_state(tmp_path):
@@ -73,3 +73,22 @@ def test_hostile_files(tmp_path):
     (tmp_path / "raw.pkl").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(ValueError, match="corrupt"):
         load_checkpoint(tmp_path / "raw.pkl")
+
+
+def test_data_digest_follows_the_bytes_not_the_path(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.npz").write_bytes(b"trajectories")
+    (tmp_path / "a" / "y.csv").write_bytes(b"graph")
+    (tmp_path / "b").mkdir()
+    for name in ("x.npz", "y.csv"):
+        (tmp_path / "b" / name).write_bytes((tmp_path / "a" / name).read_bytes())
+    digest = data_digest(tmp_path / "a" / "x.npz")
+    assert digest.startswith("sha256:") and digest == data_digest(tmp_path / "b" / "x.npz", None)
+    assert data_digest(tmp_path / "a") == data_digest(tmp_path / "b")  # a copied folder
+    assert data_digest(tmp_path / "a" / "x.npz", tmp_path / "a" / "y.csv") != digest  # validation data counts
+    (tmp_path / "b" / "y.csv").write_bytes(b"other graph")
+    assert data_digest(tmp_path / "a") != data_digest(tmp_path / "b")
+    (tmp_path / "b" / "y.csv").rename(tmp_path / "b" / "z.csv")
+    assert data_digest(tmp_path / "a") != data_digest(tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match="data not found"):
+        data_digest(tmp_path / "missing.npz")
