@@ -101,6 +101,7 @@ def test_burgers_file_round_trip_and_cli(tmp_path, capsys):
                  "--tableaux", "rk1", "rk2", "rk4", "--quiet"]) == 0  # fmt: skip
     results = json.loads((roll / "results.json").read_text())
     assert [r["label"] for r in results["runs"]] == ["rk1", "rk2", "rk4"]
+    assert all(r["slope_mae"] > 0 for r in results["runs"])
     assert all(r["mae_ci95"] > 0 for r in results["runs"])  # two samples: an interval
     assert (roll / "fields_rk4.png").is_file() and (roll / "error_vs_time_rk1.png").is_file()
     assert (roll / "error_vs_time.png").read_bytes()[:4] == b"\x89PNG"
@@ -140,6 +141,22 @@ def test_rollout_errors_keep_errors_above_one_and_cap_diverged_entries(tmp_path)
             expected[1:, 0] = cap  # the diverged node counts as the trajectory's largest |state|
         assert cap > 1 and row[0] > 1
         np.testing.assert_allclose(row, expected.mean(dim=(1, 2)).numpy(), rtol=1e-6)
+
+
+def test_slope_error_is_the_capped_mae_of_rollout_slopes(tmp_path):
+    config = SimulationConfig("rossler", num_samples=2, num_nodes=(6, 8), mean_degree=(2, 3), max_time=1.0,
+                              num_steps=5, method="rk4", delta=0.2, seed=0)  # fmt: skip
+    _, data = gnrk.load_trajectories(generate(config, tmp_path / "rossler.npz", progress=False))
+    preds, _ = gnrk.rollout_errors(_ConstantRollout(), "rossler", data, batch_size=2)
+    for b, (pred, item) in enumerate(zip(preds, data)):
+        dt = item.times.diff()[:, None, None]
+        slopes = item.states.diff(dim=0) / dt
+        cap = max(1.0, float(slopes.abs().max()))
+        expected = slopes.abs().clamp(max=cap)  # the prediction's slopes are zero ...
+        if b == 0:
+            expected[:, 0] = cap  # ... but for the diverged node, which counts as the cap
+        assert gnrk.slope_error(pred, item) == pytest.approx(float(expected.mean()), rel=1e-6)
+    assert gnrk.slope_error(data[0].states, data[0]) == 0.0  # the truth itself
 
 
 def test_hostile_files_and_settings(tmp_path):
