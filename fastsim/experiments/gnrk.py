@@ -410,10 +410,10 @@ def train(
     val_steps: int | None,
     device: torch.device | str = "cpu",
     resume: bool = False,
-    data_digest: str | None = None,
+    digest: str | None = None,
 ):
     """Train the model `model_args` describes on single steps of `train_data` (slope target, MSE), selecting the
-    checkpoint with the lowest rollout MAE over the first `val_steps` steps of `val_data`. `data_digest`:
+    checkpoint with the lowest rollout MAE over the first `val_steps` steps of `val_data`. `digest`:
     `fastsim.training.data_digest` of the data files, stored in checkpoints so that a resumed run refuses other data.
 
     Returns:
@@ -433,7 +433,7 @@ def train(
     def batches(epoch: int, generator: torch.Generator) -> Iterator[StepBatch]:
         return step_batches(system, train_data, config.batch_size, steps_per_epoch, generator)
 
-    extra = {"model_kind": "gnrk", "model_args": model_args, "system": system, "data_digest": data_digest}
+    extra = {"model_kind": "gnrk", "model_args": model_args, "system": system, "data_digest": digest}
     trainer = Trainer(model, config, loss=loss, validate=validate, metric="mae", extra=extra)
     return model, trainer.fit(batches, resume=resume)
 
@@ -571,7 +571,7 @@ def train_command(args: argparse.Namespace) -> int:
         val_steps=args.val_steps,
         device=device,
         resume=args.resume,
-        data_digest=data_digest(args.data, args.val_data),
+        digest=data_digest(args.data, args.val_data),
     )
     best = model_from_checkpoint(load_checkpoint(result.best_path, map_location=device), device)
     metrics = evaluate(best, system, val_data, args.out, label="validation")

@@ -350,10 +350,10 @@ def train(
     *,
     device: torch.device | str = "cpu",
     resume: bool = False,
-    data_digest: str | None = None,
+    digest: str | None = None,
 ) -> tuple[NeuralGraphSimulator, TrainResult]:
     """Train NGS on a training file (the last `val_fraction` of it validates) and return the model with its
-    best (EMA) weights loaded, and the trainer's result (files in `train_config.out`). `data_digest`:
+    best (EMA) weights loaded, and the trainer's result (files in `train_config.out`). `digest`:
     `fastsim.training.data_digest` of the data file, stored in checkpoints so that a resumed run refuses other data."""
     data = data if isinstance(data, Trajectories) else load_trajectories(data, config.system)
     num_val = max(1, round(len(data) * config.val_fraction))
@@ -368,7 +368,7 @@ def train(
         "model_kind": "ngs",
         "model_args": model.model_args(),
         "ngs_config": dataclasses.asdict(config),
-        "data_digest": data_digest,
+        "data_digest": digest,
     }
     trainer = Trainer(
         model,
@@ -523,7 +523,7 @@ def train_command(args: argparse.Namespace) -> int:
         fields["epochs"] = PAPER_SCHEDULE["epochs"]
     train_config = TrainConfig(**fields, **schedule)
     digest = data_digest(args.data)
-    model, result = train(config, train_config, args.data, device=device, resume=args.resume, data_digest=digest)
+    model, result = train(config, train_config, args.data, device=device, resume=args.resume, digest=digest)
     out = Path(args.out)
     plot_history(result.history, out / "loss.png")
     summary = {"best_epoch": result.best_epoch, "best_val_mae": result.best_metric}

@@ -98,7 +98,7 @@ def robustness_grid(
                 data,
                 device=device,
                 resume=(run / "last.pt").is_file(),
-                data_digest=digest,
+                digest=digest,
             )
             metrics, _, _ = evaluate(model, test, train_config.batch_size)
             results["cells"][name] = {

@@ -357,10 +357,10 @@ def train(
     *,
     device: torch.device | str = "cpu",
     resume: bool = False,
-    data_digest: str | None = None,
+    digest: str | None = None,
 ) -> tuple[TrafficNGS, TrainResult]:
     """Train on `data`'s training windows, validate on its validation windows; returns the model with its best
-    (EMA) weights and the trainer's result (files in `train_config.out`). `data_digest`: `fastsim.training.data_digest`
+    (EMA) weights and the trainer's result (files in `train_config.out`). `digest`: `fastsim.training.data_digest`
     of the data folder, stored in checkpoints so that a resumed run refuses other data."""
     torch.manual_seed(train_config.seed)
     model = build_model(config, data.num_sensors).to(device)
@@ -369,7 +369,7 @@ def train(
         "model_args": model.model_args(),
         "traffic_config": dataclasses.asdict(config),
         "scaler": {"mean": data.mean, "std": data.std},
-        "data_digest": data_digest,
+        "data_digest": digest,
     }
     trainer = Trainer(
         model,
@@ -498,7 +498,7 @@ def train_command(args: argparse.Namespace) -> int:
         schedule = {k: PAPER_SCHEDULE[k] for k in schedule}
     digest = data_digest(args.data)
     model, result = train(
-        config, TrainConfig(**fields, **schedule), data, device=device, resume=args.resume, data_digest=digest
+        config, TrainConfig(**fields, **schedule), data, device=device, resume=args.resume, digest=digest
     )
     info = {"data": str(args.data), "best_epoch": result.best_epoch, "best_val_mae": result.best_metric}
     summary = write_results(model, data, args.out, info)
