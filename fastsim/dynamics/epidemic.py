@@ -25,7 +25,7 @@ from fastsim.dynamics.coefficients import (
     random_fraction_mask,
     uniform,
 )
-from fastsim.dynamics.jacobian import node_block_index, sparse_csr
+from fastsim.dynamics.jacobian import node_block_csr, sparse_csr
 from fastsim.graph import Graph
 from fastsim.graphs.random import as_generator
 
@@ -154,18 +154,12 @@ class SIR(_Epidemic):
     def jacobian(self, t: Tensor | float, y: Tensor) -> Tensor:
         """`(3N, 3N)` sparse CSR for the state flattened row-major (`S_i, I_i, R_i` at `3i, 3i+1, 3i+2`)."""
         check_state(y, "y", (self.graph.num_nodes, 3))
-        graph, n, dev = self.graph, self.graph.num_nodes, y.device
+        graph, n = self.graph, self.graph.num_nodes
         s, force, gamma = y[:, 0], self._force(y[:, 1]), self.recovery_rate.to(y.dtype)
         edge = self.infection_rate.to(y.dtype) * s[graph.dst]  # ∂(S_i λ_i)/∂I_j for the edge j -> i
-        rows = [3 * graph.dst, 3 * graph.dst + 1]
-        cols = [3 * graph.src + 1, 3 * graph.src + 1]
-        values = [-edge, edge]
-        for r, k, v in ((0, 0, -force), (1, 0, force), (1, 1, -gamma), (2, 1, gamma)):
-            ri, ci = node_block_index(n, 3, r, k, dev)
-            rows.append(ri)
-            cols.append(ci)
-            values.append(v)
-        return sparse_csr(torch.cat(rows), torch.cat(cols), torch.cat(values), 3 * n)
+        source, target = 3 * graph.src + 1, 3 * graph.dst  # ∂Ṡ_i/∂I_j = −edge, ∂İ_i/∂I_j = +edge
+        coupling = (torch.cat([target, target + 1]), torch.cat([source, source]), torch.cat([-edge, edge]))
+        return node_block_csr(coupling, [(0, 0, -force), (1, 0, force), (1, 1, -gamma), (2, 1, gamma)], n, 3)
 
     @staticmethod
     def initial_state(

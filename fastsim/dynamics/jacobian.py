@@ -29,8 +29,18 @@ def sparse_csr(rows: Tensor, cols: Tensor, values: Tensor, size: int) -> Tensor:
     return coo.to_sparse_csr()
 
 
-def node_block_index(num_nodes: int, dim: int, row: int, col: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Flat coordinates of entry `(row, col)` of every node's `dim × dim` block (state flattened
-    row-major)."""
-    base = torch.arange(num_nodes, device=device) * dim
-    return base + row, base + col
+def node_block_csr(
+    coupling: tuple[Tensor, Tensor, Tensor], blocks: list[tuple[int, int, Tensor]], num_nodes: int, dim: int
+) -> Tensor:
+    """`(dim·N, dim·N)` sparse CSR Jacobian of a graph system whose state `(N, dim)` is flattened row-major.
+
+    Args:
+        coupling: `(rows, cols, values)`, the flat coordinates and values of the entries between nodes.
+        blocks: `(row, col, values (N,))`: entry `(row, col)` of every node's `dim × dim` block.
+        num_nodes, dim: N and the state components per node.
+    """
+    rows, cols, values = coupling
+    base = torch.arange(num_nodes, device=values.device) * dim
+    rows = torch.cat([rows, *(base + r for r, _, _ in blocks)])
+    cols = torch.cat([cols, *(base + c for _, c, _ in blocks)])
+    return sparse_csr(rows, cols, torch.cat([values, *(v for _, _, v in blocks)]), dim * num_nodes)

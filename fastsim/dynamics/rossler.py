@@ -17,7 +17,7 @@ from fastsim.dynamics.coefficients import (
     per_edge_uniform,
     uniform,
 )
-from fastsim.dynamics.jacobian import node_block_index, sparse_csr
+from fastsim.dynamics.jacobian import node_block_csr
 from fastsim.graph import Graph
 from fastsim.graphs.random import as_generator
 
@@ -90,7 +90,7 @@ class CoupledRossler(nn.Module):
     def jacobian(self, t: Tensor | float, y: Tensor) -> Tensor:
         """`(3N, 3N)` sparse CSR for the state flattened row-major (`x_i, y_i, z_i` at `3i, 3i+1, 3i+2`)."""
         a, b, c, agg = self._parts(y)
-        n, dev = self.graph.num_nodes, y.device
+        n = self.graph.num_nodes
         px, _, pz = y.unbind(dim=1)
         blocks = [  # (row, col, value) of each node's 3 × 3 block
             (0, 1, -torch.ones_like(px)),
@@ -100,13 +100,8 @@ class CoupledRossler(nn.Module):
             (2, 0, pz),
             (2, 2, px - c),
         ]
-        rows, cols, values = [3 * self.graph.dst + 1], [3 * self.graph.src + 1], [self.coupling.to(y.dtype)]
-        for r, k, v in blocks:
-            ri, ci = node_block_index(n, 3, r, k, dev)
-            rows.append(ri)
-            cols.append(ci)
-            values.append(v)
-        return sparse_csr(torch.cat(rows), torch.cat(cols), torch.cat(values), 3 * n)
+        coupling = (3 * self.graph.dst + 1, 3 * self.graph.src + 1, self.coupling.to(y.dtype))
+        return node_block_csr(coupling, blocks, n, 3)
 
     @staticmethod
     def sample_coefficients(
