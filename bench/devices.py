@@ -1,5 +1,5 @@
-"""What every benchmark report needs to run on either device: a synchronised clock, the device check, the
-hardware line and the command line of its header."""
+"""What every benchmark report needs: a synchronised clock, the interleaved order of timed runs, the device check,
+the hardware line and the command line of its header."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -26,6 +26,15 @@ def synced_clock(device: str, clock: Callable[[], float] = time.perf_counter) ->
         return clock()
 
     return read
+
+
+def rotating_order(names: list, reps: int) -> Iterator:
+    """`names` `reps` times over, each round starting one later: implementations timed in this order are
+    interleaved, and none always runs first or after the same one, so a slow spell of a shared machine is spread
+    over all of them."""
+    for r in range(reps if names else 0):
+        k = r % len(names)
+        yield from names[k:] + names[:k]
 
 
 def describe_device(device: str) -> str:

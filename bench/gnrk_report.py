@@ -31,7 +31,7 @@ import time
 import torch
 
 from bench import bench_gnrk as cases
-from bench.devices import check_device, command_line, describe_device, synced_clock
+from bench.devices import check_device, command_line, describe_device, rotating_order, synced_clock
 from bench.flops import count_flops
 from bench.results_file import write_section
 from fastsim.dynamics.burgers2d import Burgers2D
@@ -66,11 +66,10 @@ def measure(grid: int, steps: int, reps: int, device: str = "cpu") -> list[dict]
         for fn in impls.values():
             fn(w)  # warm-up
         names = list(impls)
-        for r in range(reps):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                start = timer()
-                impls[name](w)
-                times[name].append(timer() - start)
+        for name in rotating_order(names, reps):
+            start = timer()
+            impls[name](w)
+            times[name].append(timer() - start)
         base = statistics.median(times["fastsim"])
         # Training FLOPs (forward and backward): the rollout's fused evaluation has no formula of its own.
         flops = (

@@ -31,6 +31,7 @@ from scipy.spatial.distance import pdist, squareform
 
 import fastsim
 import fastsim.info as fi
+from bench.devices import rotating_order
 from bench.peak_memory import reset_high_water_mark, status_kib
 
 SMOKE = os.environ.get("FASTSIM_BENCH_SMOKE", "") not in ("", "0")
@@ -268,11 +269,10 @@ def measure(spec: Workload, reps: int, skip_slow: bool = False) -> list[dict]:
         rows[name] = {"impl": name, "max_diff": float(np.abs(out - reference).max()), "times": [seconds]}
         rows[name]["timed"] = timed
     names = list(impls)
-    for r in range(reps - 1):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            if rows[name]["times"][0] > 60 or rows[name]["timed"] is not None:  # once is enough for these
-                continue
-            rows[name]["times"].append(_run(impls[name], inputs)[1])
+    for name in rotating_order(names, reps - 1):
+        if rows[name]["times"][0] > 60 or rows[name]["timed"] is not None:  # once is enough for these
+            continue
+        rows[name]["times"].append(_run(impls[name], inputs)[1])
     base = statistics.median(rows[FASTSIM]["times"])
     for row in rows.values():
         row["median"] = statistics.median(row["times"])

@@ -8,9 +8,9 @@ backward, AdamW) and a 40-step rollout (inference mode), each implementation che
 The peers share fastsim's parameters: `PyG` is the authors' formulation (concatenated edge inputs,
 `torch_geometric.utils.scatter` sum and min); `torch` uses `index_add_` and `scatter_reduce`. Also the paper's
 efficiency comparison: one 100–200-node heat trajectory, 40 non-uniform steps to T = 2, NGS rollout vs scipy DOP853
-at rtol = atol = 1e-8 (medians of 50 interleaved runs each). Times are medians of `--reps` runs in one process
-(one implementation after another); ratios are peer / fastsim. `--clock cpu` times with the process's CPU time
-instead of the wall clock: with one thread that is the work done, unaffected by other jobs on a shared machine.
+at rtol = atol = 1e-8 (medians of 50 interleaved runs each). Times are medians of `--reps` runs in one process,
+the implementations interleaved; ratios are peer / fastsim. `--clock cpu` times with the process's CPU time instead
+of the wall clock: with one thread that is the work done, unaffected by other jobs on a shared machine.
 Peak memory: each implementation's training step and rollout run again in a fresh process (`--peak`), after one
 warm-up run on the same inputs, and the growth of the resident-set high-water mark (VmHWM, reset through
 /proc/self/clear_refs) over the baseline is reported; glibc's mmap threshold is pinned so that freed large
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import gc
 import json
 import os
@@ -43,7 +44,7 @@ import torch
 from torch.nn import functional as F
 
 import fastsim
-from bench.devices import check_device, command_line, describe_device, synced_clock
+from bench.devices import check_device, command_line, describe_device, rotating_order, synced_clock
 from bench.flops import count_flops
 from bench.peak_memory import reset_high_water_mark, status_kib
 from fastsim.dynamics import HeatDiffusion
@@ -176,15 +177,6 @@ IMPLEMENTATIONS = {"fastsim": fastsim_impl(), "PyG": peer(_pyg_sum, _pyg_min), "
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def _median_time(fn: Callable[[], object], reps: int, clock: Callable[[], float] = time.perf_counter) -> float:
-    times = []
-    for _ in range(reps):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return statistics.median(times)
-
-
 # csrc/message_passing/ngs_rollout_cpu.cpp forms layer 0's edge projection once per rollout up to this many
 # (E, H) elements (kEdgeTermElements, H padded to whole float32 vectors of 8), in every step beyond.
 EDGE_TERM_ELEMENTS = 1 << 16
@@ -248,8 +240,9 @@ def train_flops(w: Workload, impl: str) -> float:
 
 
 def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_counter) -> list[dict]:
-    """Check each implementation against fastsim, then time a training step and the rollout of each."""
-    rows = []
+    """Check each implementation against fastsim, then time a training step and the rollout of each, the
+    implementations interleaved (`rotating_order`); medians."""
+    rows, runs = {}, {}
     reference = IMPLEMENTATIONS["fastsim"]["rollout"](w)
     state = {k: v.detach().clone() for k, v in w.model.state_dict().items()}
     for name, impl in IMPLEMENTATIONS.items():
@@ -257,21 +250,21 @@ def measure(w: Workload, reps: int, clock: Callable[[], float] = time.perf_count
         diff = (impl["rollout"](w) - reference).abs().max().item()
         optimizer = torch.optim.AdamW(w.model.parameters(), lr=1e-6)
         impl["train"](w, optimizer)  # warm-up
-        train = _median_time(lambda impl=impl, optimizer=optimizer: impl["train"](w, optimizer), reps, clock)
-        rollout = _median_time(lambda impl=impl: impl["rollout"](w), reps, clock)
-        flops, flops_train = step_flops(w, name), train_flops(w, name)
-        rows.append(
-            {
-                "impl": name,
-                "max_diff": diff,
-                "train": train,
-                "rollout": rollout,
-                "flops": flops,
-                "train_flops": flops_train,
-            }
-        )
+        runs[name] = {
+            "train": functools.partial(impl["train"], w, optimizer),
+            "rollout": functools.partial(impl["rollout"], w),
+        }
+        rows[name] = {"impl": name, "max_diff": diff, "flops": step_flops(w, name), "train_flops": train_flops(w, name)}
+    for task in ("train", "rollout"):
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for name in rotating_order(list(runs), reps):
+            start = clock()
+            runs[name][task]()
+            times[name].append(clock() - start)
+        for name, row in rows.items():
+            row[task] = statistics.median(times[name])
     w.model.load_state_dict(state)
-    return rows
+    return list(rows.values())
 
 
 TRAJECTORY_ROUNDS = 50  # interleaved runs of each side in the single-trajectory comparison (a few ms each)
@@ -394,7 +387,7 @@ def report(
         "## NGS: fastsim vs the same architecture in PyG and plain torch" + (f" ({device})" if cuda else ""),
         "",
         f"{datetime.date.today()}, {describe_device(device)}, fastsim {fastsim.__version__}; `{command}`. "
-        f"Medians of repeated runs ({clock_note}); training step = forward + backward + AdamW on one batch; "
+        f"Medians of interleaved runs ({clock_note}); training step = forward + backward + AdamW on one batch; "
         "rollout = 40 steps (inference mode). Ratio = peer time / fastsim time (targets vs PyG: train ≥ 3×, "
         f"rollout ≥ 10×). Peak = {peak_note}, in a fresh process "
         "(MiB). GFLOP = matrix-product FLOPs of one training step (forward and backward, `train_flops`) and of "

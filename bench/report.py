@@ -28,7 +28,7 @@ import torch
 import fastsim
 from bench import message_passing_cases as cases
 from bench import peak_memory
-from bench.devices import check_device
+from bench.devices import check_device, rotating_order
 from bench.results_file import write_section
 
 FASTEST_PEER = "<fastest peer>"
@@ -108,12 +108,10 @@ def measure_case(op: cases.Op, graph: str, features: int, sizes: cases.Sizes, de
             row.status = f"WRONG RESULT ({err})"
             continue
         calls.append((row, cases.timed(impl, inputs)))
-    for rep in range(reps if calls else 0):
-        start = rep % len(calls)
-        for row, call in calls[start:] + calls[:start]:
-            t0 = time.perf_counter()
-            call()
-            row.times.append(time.perf_counter() - t0)
+    for row, call in rotating_order(calls, reps):
+        t0 = time.perf_counter()
+        call()
+        row.times.append(time.perf_counter() - t0)
     if op.slow:
         for row in rows:
             if row.status == "ok":

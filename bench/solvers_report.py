@@ -27,6 +27,7 @@ import torch
 import fastsim
 from bench import solver_cases as cases
 from bench import stiff_cases
+from bench.devices import rotating_order
 from bench.results_file import write_section
 
 TARGETS = {  # (workload, implementation) → the speed-up over it the issue asks for
@@ -51,12 +52,11 @@ def measure(workload: cases.Workload, impls: dict, reps: int) -> list[dict]:
             "cpu": [],
         }
     names = list(impls)
-    for r in range(reps):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            start, cpu_start = time.perf_counter(), time.process_time()
-            impls[name](workload)
-            rows[name]["times"].append(time.perf_counter() - start)
-            rows[name]["cpu"].append(time.process_time() - cpu_start)
+    for name in rotating_order(names, reps):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        impls[name](workload)
+        rows[name]["times"].append(time.perf_counter() - start)
+        rows[name]["cpu"].append(time.process_time() - cpu_start)
     base = statistics.median(rows[FASTSIM]["times"])
     cpu_base = statistics.median(rows[FASTSIM]["cpu"])
     for row in rows.values():
