@@ -307,12 +307,10 @@ def solver_comparison(
     # Interleaved, in alternating order: a run takes a few ms, so a slow minute on the shared machine would
     # otherwise fall on one side only.
     elapsed: dict[str, list[float]] = {"scipy": [], "ngs": []}
-    runs = [("scipy", scipy_run), ("ngs", ngs_run)]
-    for k in range(reps):
-        for name, fn in runs if k % 2 == 0 else runs[::-1]:
-            start = clock()
-            fn()
-            elapsed[name].append(clock() - start)
+    for name, fn in rotating_order([("scipy", scipy_run), ("ngs", ngs_run)], reps):
+        start = clock()
+        fn()
+        elapsed[name].append(clock() - start)
     medians = {name: statistics.median(t) for name, t in elapsed.items()}
     return {"nodes": n, "scipy_nfev": int(reference.nfev), **medians}
 
