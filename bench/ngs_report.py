@@ -47,6 +47,7 @@ import fastsim
 from bench.devices import check_device, command_line, describe_device, rotating_order, synced_clock
 from bench.flops import count_flops
 from bench.peak_memory import reset_high_water_mark, status_kib
+from bench.plain import aten_gelu
 from fastsim.dynamics import HeatDiffusion
 from fastsim.graph import Graph
 from fastsim.graphs import erdos_renyi, time_grid
@@ -146,12 +147,12 @@ def peer(scatter_sum, scatter_min) -> dict[str, Callable]:
         return {"src": w.graph.src, "dst": w.graph.dst, "batch": w.graph.batch}
 
     def train_step(w: Workload, optimizer) -> torch.Tensor:
-        return _optimize(
-            peer_step(w.model, w, tensors(w), w.state, w.dts[0], encode(w), scatter_sum, scatter_min), optimizer
-        )
+        with aten_gelu():
+            out = peer_step(w.model, w, tensors(w), w.state, w.dts[0], encode(w), scatter_sum, scatter_min)
+            return _optimize(out, optimizer)
 
     def rollout(w: Workload) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), aten_gelu():
             t, emb, x = tensors(w), encode(w), w.state
             for dt in w.dts:
                 x = peer_step(w.model, w, t, x, dt, emb, scatter_sum, scatter_min)

@@ -36,6 +36,9 @@ TORCH_LIBRARY(fastsim, m) {
   m.def(
       "gnrk_burgers_f(Tensor x, Tensor indptr, Tensor src, Tensor rev_perm, Tensor e1_term, Tensor e2_term, "
       "Tensor v1_term, Tensor v2_term, Tensor ext_term, Tensor[] weights) -> Tensor");
+  // Exact GELU and its derivative (CPU; csrc/nn/gelu_cpu.cpp).
+  m.def("gelu(Tensor x) -> Tensor");
+  m.def("gelu_backward(Tensor grad, Tensor x) -> Tensor");
   m.def("rk_stage(Tensor y, Tensor dt, Tensor[] ks, float[] coeffs) -> Tensor");
   m.def(
       "rk_error_norm(Tensor y0, Tensor y1, Tensor dt, Tensor[] ks, float[] b_err, float[] b_err_aux, "

@@ -65,14 +65,20 @@ inline void for_vectors(int64_t n, Step step) {
   if (k < n) step(k, n - k);
 }
 
+// h <- GELU(z); h may be z.
+template <typename scalar_t>
+inline void gelu(const scalar_t* z_in, scalar_t* h, int64_t n) {
+  using Vec = at::vec::Vectorized<scalar_t>;
+  for_vectors<scalar_t>(n, [&](int64_t k, int64_t count) {
+    const Vec z = Vec::loadu(z_in + k, count);
+    (z * normal_cdf(z)).store(h + k, count);
+  });
+}
+
 // x <- GELU(x)
 template <typename scalar_t>
 inline void gelu_inplace(scalar_t* x, int64_t n) {
-  using Vec = at::vec::Vectorized<scalar_t>;
-  for_vectors<scalar_t>(n, [&](int64_t k, int64_t count) {
-    const Vec z = Vec::loadu(x + k, count);
-    (z * normal_cdf(z)).store(x + k, count);
-  });
+  gelu(x, x, n);
 }
 
 // h <- GELU(z) and cdf <- Φ(z), so that a backward can reuse Φ instead of a second erf.
@@ -87,17 +93,24 @@ inline void gelu_with_cdf(const scalar_t* z_in, scalar_t* h, scalar_t* cdf, int6
   });
 }
 
-// g <- g · GELU'(z) = g · (Φ(z) + z·φ(z)), with Φ(z) given (from gelu_with_cdf) or computed when cdf is null.
+// g_out <- g · GELU'(z) = g · (Φ(z) + z·φ(z)), with Φ(z) given (from gelu_with_cdf) or computed when cdf is
+// null; g_out may be g.
 template <typename scalar_t>
-inline void gelu_backward_inplace(const scalar_t* z_in, const scalar_t* cdf, scalar_t* g, int64_t n) {
+inline void gelu_backward(const scalar_t* z_in, const scalar_t* cdf, const scalar_t* g, scalar_t* g_out, int64_t n) {
   using Vec = at::vec::Vectorized<scalar_t>;
   const Vec rsqrt2pi(scalar_t(0.3989422804014327)), neg_half(scalar_t(-0.5));
   for_vectors<scalar_t>(n, [&](int64_t k, int64_t count) {
     const Vec z = Vec::loadu(z_in + k, count);
     const Vec c = cdf ? Vec::loadu(cdf + k, count) : normal_cdf(z);
     const Vec pdf = rsqrt2pi * (neg_half * z * z).exp_u20();
-    (Vec::loadu(g + k, count) * (c + z * pdf)).store(g + k, count);
+    (Vec::loadu(g + k, count) * (c + z * pdf)).store(g_out + k, count);
   });
+}
+
+// g <- g · GELU'(z), as gelu_backward.
+template <typename scalar_t>
+inline void gelu_backward_inplace(const scalar_t* z_in, const scalar_t* cdf, scalar_t* g, int64_t n) {
+  gelu_backward(z_in, cdf, g, g, n);
 }
 
 }  // namespace fastsim

@@ -9,15 +9,22 @@ from fastsim import ops
 from fastsim.graph import Graph
 
 
+class GELU(nn.Module):
+    """`nn.GELU()` through `fastsim.ops.gelu`: the compiled kernel on the CPU, ATen's elsewhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.gelu(x)
+
+
 class MLP(nn.Sequential):
     """Linear layers with an activation between them (and after the last one if `final_activation`).
 
     Args:
-        dims: layer widths `[in, hidden..., out]`, at least two. activation: a module class such as `nn.GELU`.
+        dims: layer widths `[in, hidden..., out]`, at least two. activation: a module class such as `GELU`.
         final_activation: also apply the activation to the output.
     """
 
-    def __init__(self, dims: list[int], activation: type[nn.Module] = nn.GELU, final_activation: bool = False) -> None:
+    def __init__(self, dims: list[int], activation: type[nn.Module] = GELU, final_activation: bool = False) -> None:
         if len(dims) < 2 or any(d <= 0 for d in dims):
             raise ValueError(f"dims must list at least two positive widths; got {dims}")
         layers: list[nn.Module] = []

@@ -18,27 +18,16 @@ per-state work with the fused graph ops called directly (their inputs were check
 splits by input block and transposes on first use (`layers`, `codec`), and with all S steps' first-layer global
 terms from one product (`inputs0`); every layer hands its `(E, e)` edge features and `W_edge` to the fused edge
 step. The results of both equal the generic step's up to float rounding (sums regrouped).
-
-On small CPU problems the tensor-op steps should run inside `RolloutPlan.kernels()`, which switches oneDNN off: ATen
-sends float32 GELU (and some other ops) to oneDNN, whose per-call set-up (≈ 5 µs) exceeds the work on a few thousand
-elements; ATen's own vectorised kernels then take over (a 123-node heat rollout runs ≈ 1.4× faster). On larger
-tensors oneDNN is as fast or faster, so it stays on there.
 """
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from fastsim import _backend
+from fastsim import _backend, ops
 from fastsim.graph import Graph
-
-# Per-node widths times nodes up to which a rollout step counts as small (see `RolloutPlan.kernels`).
-SMALL_STEP_ELEMENTS = 1 << 17
 
 
 class _Linear(NamedTuple):
@@ -74,7 +63,7 @@ class _MLP(NamedTuple):
         for k, (linear, activated) in enumerate(zip(self.layers, self.activated)):
             x = linear(x, bias if k == 0 else None)
             if activated:
-                x = F.gelu(x)
+                x = ops.gelu(x)
         return x
 
 
@@ -147,8 +136,6 @@ class RolloutPlan:
             glob = torch.cat([glob, coefficients.glob.expand(dts.shape[0], -1, -1)], dim=-1)
         self.glob0 = glob.contiguous()
         self.edge = coefficients.edge  # (E, e), or (e,) shared by every edge
-        widest = max(layer.per_node_update[0].in_features for layer in model.gn_layers)
-        self.small = graph.device.type == "cpu" and graph.num_nodes * widest <= SMALL_STEP_ELEMENTS
         self._gn = _backend.op("gn_edge_aggregate", graph.device)
         self._segment = _backend.op("segment_reduce", graph.device)
 
@@ -174,20 +161,6 @@ class RolloutPlan:
         graph_term, node_bias, glob_bias = first.split_terms(terms0)
         glob_biases = [None] * len(self.glob0) if glob_bias is None else glob_bias.unbind(0)
         return list(zip(self.glob0.unbind(0), graph_term.unbind(0), node_bias.unbind(0), glob_biases))
-
-    @contextlib.contextmanager
-    def kernels(self) -> Iterator[None]:
-        """A context for running the steps: oneDNN off while they run when the steps are small (module
-        docstring), restored afterwards; a no-op otherwise. The switch is process-wide, as torch's is."""
-        if not self.small:
-            yield
-            return
-        previous = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = False
-        try:
-            yield
-        finally:
-            torch.backends.mkldnn.enabled = previous
 
     def _per_node(self, term: Tensor) -> Tensor:
         """A per-graph `(B, F)` term for every node: `(N, F)`, or `(F,)` broadcast when there is one graph."""

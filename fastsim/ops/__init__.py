@@ -1,5 +1,6 @@
 """The only layer that touches compiled code: one validated, differentiable function per op."""
 
+from fastsim.ops.activation import gelu
 from fastsim.ops.ensemble import ensemble_dopri5, ensemble_rodas5
 from fastsim.ops.message_passing import (
     EDGE_OPS,
@@ -20,6 +21,7 @@ __all__ = [
     "ensemble_dopri5",
     "ensemble_rodas5",
     "gaussian_gram",
+    "gelu",
     "gn_edge_aggregate",
     "kde_logsumexp",
     "sddmm",
