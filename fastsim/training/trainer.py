@@ -325,9 +325,11 @@ class Trainer:
         saved_extra = state.get("extra") or {}
         differ = sorted(k for k in {*saved_extra, *self.extra} if saved_extra.get(k) != self.extra.get(k))
         if differ:
+            unrecorded = [str(k) for k in differ if k not in saved_extra]
             raise ValueError(
                 f"cannot resume {self.last_path}: this run's model or data differ from the checkpoint's "
                 f"(extra: {', '.join(map(str, differ))})"
+                + (f"; the checkpoint does not record {', '.join(unrecorded)}" if unrecorded else "")
             )
         if (state["ema"] is None) != (self.ema is None):
             raise ValueError(f"{self.last_path} and this run disagree on EMA")

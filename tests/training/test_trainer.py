@@ -68,16 +68,22 @@ def test_resume_rejects_changed_settings_and_missing_runs(tmp_path):
     assert [r["epoch"] for r in more.history] == [0, 1, 2, 3]
 
 
-def test_resume_rejects_another_model_or_other_data(tmp_path):
-    def trainer(**extra):
-        config = toy.config(tmp_path, epochs=3)
-        return Trainer(toy.make_model(), config, loss=toy.loss, validate=toy.validate, extra=extra)
+def trainer_with_extra(out, **extra) -> Trainer:
+    return Trainer(toy.make_model(), toy.config(out, epochs=3), loss=toy.loss, validate=toy.validate, extra=extra)
 
-    trainer(model_kind="toy", data_digest="sha256:a").fit(toy.batches)
+
+def test_resume_rejects_another_model_or_other_data(tmp_path):
+    trainer_with_extra(tmp_path, model_kind="toy", data_digest="sha256:a").fit(toy.batches)
     with pytest.raises(ValueError, match="model or data differ.*extra: data_digest"):
-        trainer(model_kind="toy", data_digest="sha256:b").fit(toy.batches, resume=True)
-    with pytest.raises(ValueError, match="model or data differ.*extra: data_digest, model_kind"):
-        trainer(model_kind="other").fit(toy.batches, resume=True)
+        trainer_with_extra(tmp_path, model_kind="toy", data_digest="sha256:b").fit(toy.batches, resume=True)
+    with pytest.raises(ValueError, match="model or data differ.*extra: data_digest, model_kind\\)$"):
+        trainer_with_extra(tmp_path, model_kind="other").fit(toy.batches, resume=True)
+
+
+def test_resume_names_what_an_older_checkpoint_does_not_record(tmp_path):
+    trainer_with_extra(tmp_path, model_kind="toy").fit(toy.batches)  # a run that stored no data digest
+    with pytest.raises(ValueError, match="extra: data_digest\\); the checkpoint does not record data_digest"):
+        trainer_with_extra(tmp_path, model_kind="toy", data_digest="sha256:a").fit(toy.batches, resume=True)
 
 
 def test_without_validate_the_training_loss_selects_and_ema_off_saves_raw_weights(tmp_path):
