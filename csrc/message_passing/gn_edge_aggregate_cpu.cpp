@@ -63,7 +63,16 @@ void check_gn_args(const Graph5& g, const at::Tensor& p_src, const at::Tensor& p
     check_index(*batch, "batch");
     TORCH_CHECK(graph_term->dim() == 2 && graph_term->size(1) == H, "graph_term must be (B, H)");
     TORCH_CHECK(batch->numel() == N, "batch must be (N,)");
+    check_in_range(*batch, graph_term->size(0), "batch");
   }
+  const int64_t E = g.src.numel();
+  TORCH_CHECK(g.rev_indptr.numel() == N + 1 && g.rev_dst.numel() == E && g.rev_perm.numel() == E,
+              "rev_indptr must be (N + 1,), rev_dst and rev_perm (E,)");
+  check_offsets(g.indptr, E, "indptr");
+  check_in_range(g.src, N, "src");
+  check_offsets(g.rev_indptr, E, "rev_indptr");
+  check_in_range(g.rev_dst, N, "rev_dst");
+  check_in_range(g.rev_perm, E, "rev_perm");
 }
 
 template <typename scalar_t>

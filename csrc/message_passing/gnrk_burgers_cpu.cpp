@@ -80,6 +80,9 @@ at::Tensor gnrk_burgers_f_cpu(const at::Tensor& x, const at::Tensor& indptr, con
   const int64_t N = indptr.numel() - 1, E = src.numel();
   TORCH_CHECK(x.dim() == 2 && x.size(0) == N && x.size(1) == 2, "x must be (N, 2)");
   TORCH_CHECK(E == 2 * N && rev_perm.numel() == E, "a grid graph has two incoming and two outgoing edges per node");
+  check_offsets(indptr, E, "indptr");
+  check_in_range(src, N, "src");
+  check_in_range(rev_perm, E, "rev_perm");
   TORCH_CHECK(int64_t(weights.size()) == kWeights, "weights must hold the ", kWeights,
               " tensors in the documented order");
   for (const auto& w : weights) {

@@ -214,6 +214,9 @@ void check_rollout_args(const at::Tensor& state, const at::Tensor& indptr, const
   const int64_t N = indptr.numel() - 1, B = ptr.numel() - 1;
   TORCH_CHECK(state.dim() == 2 && state.size(0) == N, "state must be (N, D)");
   TORCH_CHECK(B >= 1, "ptr must list at least one graph");
+  check_offsets(indptr, src.numel(), "indptr");
+  check_in_range(src, N, "src");
+  check_offsets(ptr, N, "ptr");
   check_float(dts, "dts");
   TORCH_CHECK(dts.dim() == 2 && dts.size(1) == B && dts.scalar_type() == state.scalar_type(),
               "dts must be (S, B) in the dtype of state");

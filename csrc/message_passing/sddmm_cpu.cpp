@@ -55,7 +55,10 @@ at::Tensor sddmm_cpu(const at::Tensor& indptr, const at::Tensor& src, const at::
   check_float(v, "v");
   TORCH_CHECK(u.dim() == 2 && v.dim() == 2 && u.size(1) == v.size(1), "u and v must be (N, F) with equal F");
   const EdgeOp edge_op = parse_edge_op(op);
+  check_offsets(indptr, src.numel(), "indptr");
+  check_in_range(src, u.size(0), "src");
   const int64_t num_rows = indptr.numel() - 1, E = src.numel(), F = u.size(1);
+  TORCH_CHECK(num_rows <= v.size(0), "v must have a row for each of the ", num_rows, " rows of indptr");
   at::Tensor out = edge_op == EdgeOp::Dot ? at::empty({E}, u.options()) : at::empty({E, F}, u.options());
   if (E == 0) return out;
   const int64_t* ip = indptr.data_ptr<int64_t>();

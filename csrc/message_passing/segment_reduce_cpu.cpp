@@ -16,8 +16,8 @@ std::tuple<at::Tensor, at::Tensor> segment_reduce_cpu(const at::Tensor& src, con
   check_index(indptr, "indptr");
   TORCH_CHECK(src.dim() >= 1, "src must have at least one dimension");
   const Reduce r = parse_reduce(reduce);
+  check_offsets(indptr, src.size(0), "indptr");
   const int64_t num_rows = indptr.numel() - 1;
-  TORCH_CHECK(num_rows >= 0, "indptr must have at least one element");
   auto out_sizes = src.sizes().vec();
   out_sizes[0] = num_rows;
   const int64_t F = src.dim() == 1 ? 1 : src.numel() / std::max<int64_t>(src.size(0), 1);

@@ -20,6 +20,8 @@ std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& indptr, const at::
   check_float(x, "x");
   TORCH_CHECK(x.dim() == 2, "x must be 2-D (N, F), got ", x.dim(), "-D");
   const Reduce r = parse_reduce(reduce);
+  check_offsets(indptr, src.numel(), "indptr");
+  check_in_range(src, x.size(0), "src");
   const int64_t num_rows = indptr.numel() - 1, F = x.size(1);
   if (weight) {
     check_float(*weight, "weight");

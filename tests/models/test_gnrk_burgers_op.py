@@ -91,5 +91,15 @@ def test_malformed_arguments_raise():
         op(x, indptr, src, rev_perm, e1, e2[:-1], v1, v2, ext, weights)
     with pytest.raises(RuntimeError, match="two incoming and two outgoing"):
         op(x, indptr, src, rev_perm[:-1], e1, e2, v1, v2, ext, weights)
+    bad = rev_perm.clone()
+    bad[3] = rev_perm.numel()
+    with pytest.raises(RuntimeError, match=r"rev_perm must hold indices in \[0, 40\)"):
+        op(x, indptr, src, bad, e1, e2, v1, v2, ext, weights)
+    with pytest.raises(RuntimeError, match=r"src must hold indices in \[0, 20\)"):
+        op(x, indptr, -src, rev_perm, e1, e2, v1, v2, ext, weights)
+    unsorted = indptr.clone()
+    unsorted[1] = 7
+    with pytest.raises(RuntimeError, match="indptr must be non-decreasing"):
+        op(x, unsorted, src, rev_perm, e1, e2, v1, v2, ext, weights)
     with pytest.raises(RuntimeError, match="Burgers approximator's shapes"):
         op(x, indptr, src, rev_perm, e1, e2, v1, v2, ext, [*weights[:22], weights[22][:, :1].contiguous(), weights[23]])

@@ -136,6 +136,12 @@ def test_malformed_arguments_raise():
         op(x, indptr, src, ptr, edge, dts, glob[:0], weights)
     with pytest.raises(RuntimeError, match="state must be"):
         op(x[:-1], indptr, src, ptr, edge, dts, glob, weights)
+    with pytest.raises(RuntimeError, match=r"src must hold indices in \[0, 12\)"):
+        op(x, indptr, src + 12, ptr, edge, dts, glob, weights)
+    with pytest.raises(RuntimeError, match="indptr must run from 0 to"):
+        op(x, indptr - 1, src, ptr, edge, dts, glob, weights)
+    with pytest.raises(RuntimeError, match="ptr must run from 0 to 12"):
+        op(x, indptr, src, ptr * 2, edge, dts, glob, weights)
 
 
 def test_hostile_values_raise_value_errors():

@@ -125,3 +125,56 @@ def test_direct_op_calls_are_checked_in_cpp():
         torch.ops.fastsim.segment_reduce(X, torch.tensor([0, 6]), "prod")
     with pytest.raises(RuntimeError, match="indptr must be int64"):
         torch.ops.fastsim.segment_reduce(X, torch.tensor([0, 6], dtype=torch.int32), "sum")
+
+
+def _with(t: torch.Tensor, position: int, value: int) -> torch.Tensor:
+    out = t.clone()
+    out[position] = value
+    return out
+
+
+def _graph_five(**overrides):
+    five = {k: getattr(GRAPH, k) for k in ("indptr", "src", "rev_indptr", "rev_dst", "rev_perm")}
+    return [overrides.get(k, v) for k, v in five.items()]
+
+
+BAD_INDICES = {  # a bad entry of each index tensor and the message naming it
+    "src": ({"src": _with(GRAPH.src, 3, 6)}, r"src must hold indices in \[0, 6\); got values from 0 to 6"),
+    "negative src": ({"src": _with(GRAPH.src, 3, -1)}, r"src must hold indices in \[0, 6\)"),
+    "indptr": ({"indptr": _with(GRAPH.indptr, 2, 99)}, "indptr must be non-decreasing"),
+    "indptr end": ({"indptr": _with(GRAPH.indptr, 6, 11)}, "indptr must run from 0 to 12"),
+    "rev_dst": ({"rev_dst": _with(GRAPH.rev_dst, 0, 10**9)}, r"rev_dst must hold indices in \[0, 6\)"),
+    "rev_perm": ({"rev_perm": _with(GRAPH.rev_perm, 0, 12)}, r"rev_perm must hold indices in \[0, 12\)"),
+    "rev_indptr": ({"rev_indptr": _with(GRAPH.rev_indptr, 1, -3)}, "rev_indptr must be non-decreasing"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INDICES)
+def test_direct_calls_with_bad_indices_raise_instead_of_reading_out_of_bounds(case):
+    """The kernels index memory with the graph's tensors: out-of-range or unsorted ones fail in C++ before."""
+    overrides, match = BAD_INDICES[case]
+    graph = _graph_five(**overrides)
+    p, w2, b2 = torch.randn(6, 4), torch.randn(3, 4), torch.randn(3)
+    gn = (p, p, None, None, None, None, w2, b2)
+    calls = [lambda: torch.ops.fastsim.gn_edge_aggregate(*graph, *gn, True)]
+    calls.append(lambda: torch.ops.fastsim.gn_edge_aggregate_backward(*graph, *gn, torch.ones(6, 3), None, False))
+    if case in ("src", "negative src", "indptr", "indptr end"):  # what spmm and sddmm read
+        calls.append(lambda: torch.ops.fastsim.spmm(*graph, None, X, "sum"))
+        calls.append(lambda: torch.ops.fastsim.sddmm(*graph, X, X, "dot"))
+    for call in calls:
+        with pytest.raises(RuntimeError, match=match):
+            call()
+
+
+def test_direct_segment_reduce_with_bad_offsets_raises():
+    with pytest.raises(RuntimeError, match="indptr must be non-decreasing"):
+        torch.ops.fastsim.segment_reduce(X, torch.tensor([0, 5, 1, 6]), "sum")
+    with pytest.raises(RuntimeError, match="indptr must run from 0 to 6; got 0 to 9"):
+        torch.ops.fastsim.segment_reduce(X, torch.tensor([0, 2, 9]), "max")
+
+
+def test_direct_gn_call_with_a_batch_index_past_the_graph_terms_raises():
+    p, w2, b2 = torch.randn(6, 4), torch.randn(3, 4), torch.randn(3)
+    batch = _with(torch.zeros(6, dtype=torch.long), 5, 2)
+    with pytest.raises(RuntimeError, match=r"batch must hold indices in \[0, 2\)"):
+        torch.ops.fastsim.gn_edge_aggregate(*_graph_five(), p, p, None, None, torch.randn(2, 4), batch, w2, b2, False)
