@@ -53,7 +53,11 @@ inline at::vec::Vectorized<float> normal_cdf(const at::vec::Vectorized<float>& z
   for (int k = 1; k < 7; ++k) p = at::vec::fmadd(p, t, Vec(float(kP[k] * kHalfSqrt1_2 / double(1 << (6 - k)))));
   Vec q(float(kQ[0] / 16));
   for (int k = 1; k < 5; ++k) q = at::vec::fmadd(q, t, Vec(float(kQ[k] / double(1 << (4 - k)))));
-  return at::vec::fmadd(z * p, reciprocal(q), Vec(0.5f));
+  // Below the clamp Φ is 0 in float (Φ(−5.42) ≈ 3e-8 is under the rational's absolute error there, ≈ one ulp
+  // of 0.5): without this mask Φ would stay at its value at the clamp, ≈ 5e-8, and GELU(z) = z·Φ would grow
+  // linearly (−5e-7 at z = −10, −5e22 at −1e30) where it is −0. Above the clamp Φ is within 1e-7 of 1.
+  const Vec cdf = at::vec::fmadd(z * p, reciprocal(q), Vec(0.5f));
+  return cdf & (z_in >= Vec(float(-kBound)));
 }
 
 // Applies step(k, count) to [0, n) in whole vectors, then once to the remainder.

@@ -22,6 +22,19 @@ def test_float32_as_accurate_as_torchs_float32():
         assert error.max() < 1.5e-6
 
 
+def test_float32_far_tails():
+    # Below the clamp Φ is exactly 0, so GELU is −0 and its gradient 0 however large |z| is (a Φ held at its clamp
+    # value, ≈ 5e-8, gave GELU(−1e30) = −5e22); above it GELU is z to within float precision.
+    x = torch.tensor([-1e30, -1e4, -100.0, -10.0, -6.0, 6.0, 10.0, 1e4, 1e30], requires_grad=True)
+    y = gelu(x)
+    torch.testing.assert_close(y[:5].detach(), torch.zeros(5), rtol=0, atol=0)
+    torch.testing.assert_close(y[5:].detach(), x[5:].detach(), rtol=2e-7, atol=0)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad[:3], torch.zeros(3), rtol=0, atol=0)
+    assert grad[3:5].abs().max() < 1e-7  # z·φ(z): −7.7e-22 at −10, −3.6e-8 at −6
+    torch.testing.assert_close(grad[5:], torch.ones(4), rtol=2e-7, atol=0)
+
+
 def test_gradient_matches_torch_in_float32_and_float64():
     for dtype, tol in ((torch.float32, 2e-6), (torch.float64, 1e-14)):
         x = (4 * torch.randn(1000, dtype=dtype)).requires_grad_()
