@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace fastsim {
@@ -54,6 +55,23 @@ inline void check_offsets(const at::Tensor& t, int64_t total, const char* name) 
   uint64_t steps = 0;  // with every entry in [0, total], a decrease is a difference with its sign bit set
   for (int64_t k = 1; k < n; ++k) steps |= static_cast<uint64_t>(p[k] - p[k - 1]);
   TORCH_CHECK((steps >> 63) == 0, name, " must be non-decreasing");
+}
+
+// Output times, a contiguous float64 (T,) or (B, T) tensor on the CPU: every row finite and strictly increasing (the
+// solvers step from t[0] towards t[T - 1] and fill each output time as they pass it; a NaN time would never be
+// passed, and the trajectory would report success with unwritten outputs).
+inline void check_increasing_times(const at::Tensor& t, const char* name) {
+  if (!t.device().is_cpu() || t.numel() == 0) return;
+  const double* p = t.data_ptr<double>();
+  const int64_t T = t.size(-1), rows = t.numel() / T;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* row = p + r * T;
+    for (int64_t k = 0; k < T; ++k) {
+      TORCH_CHECK(std::isfinite(row[k]), name, " must be finite; got ", row[k], " in row ", r);
+      TORCH_CHECK(k == 0 || row[k] > row[k - 1], name, " must be strictly increasing along each row; row ", r,
+                  " has ", row[k - 1], " then ", row[k]);
+    }
+  }
 }
 
 inline void check_float(const at::Tensor& t, const char* name) {

@@ -350,6 +350,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ensemble_dopri5_cpu(
   const EnsembleArgs a = check_ensemble_args(ptr, indptr, src, node_coeff, edge_coeff, graph_coeff, y0, t_eval, system,
                                              rtol, atol, first_step, max_steps);
   check_graph_structure_cpu(a);
+  check_increasing_times(a.t_eval, "t_eval");
   at::Tensor ys, stats, t_final;
   std::tie(ys, stats, t_final) = allocate_outputs(a);
   AT_DISPATCH_FLOATING_TYPES(a.y0.scalar_type(), "ensemble_dopri5_cpu", [&] {

@@ -363,6 +363,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ensemble_rodas5_cpu(const at::Ten
   TORCH_CHECK(t_eval.scalar_type() == at::kDouble && t_eval.is_contiguous() && t_eval.size(-1) >= 1 &&
                   (t_eval.dim() == 1 || (t_eval.dim() == 2 && t_eval.size(0) == y0.size(0))),
               "t_eval must be a contiguous float64 (T,) or (B, T) tensor, got ", t_eval.sizes());
+  check_increasing_times(t_eval, "t_eval");
   TORCH_CHECK(rtol > 0 && atol > 0 && std::isfinite(rtol) && std::isfinite(atol), "rtol and atol must be > 0");
   TORCH_CHECK(max_steps >= 1, "max_steps must be >= 1");
   const int64_t B = y0.size(0), n = y0.size(1), P = params.size(1), T = t_eval.size(-1);

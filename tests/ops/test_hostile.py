@@ -178,3 +178,23 @@ def test_direct_gn_call_with_a_batch_index_past_the_graph_terms_raises():
     batch = _with(torch.zeros(6, dtype=torch.long), 5, 2)
     with pytest.raises(RuntimeError, match=r"batch must hold indices in \[0, 2\)"):
         torch.ops.fastsim.gn_edge_aggregate(*_graph_five(), p, p, None, None, torch.randn(2, 4), batch, w2, b2, False)
+
+
+@pytest.mark.parametrize(
+    "t_eval, match",
+    [([0.0, float("nan"), 1.0], "t_eval must be finite"), ([0.0, 2.0, 1.0], "t_eval must be strictly increasing")],
+)
+def test_direct_ensemble_calls_check_their_output_times(t_eval, match):
+    """A NaN output time is never passed: the fused solvers reported success with unwritten outputs."""
+    t = torch.tensor(t_eval, dtype=torch.float64)
+    y0, diffusivity = torch.rand(6, dtype=torch.float64), torch.rand(12, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.fastsim.ensemble_dopri5(
+            torch.tensor([0, 6]), GRAPH.indptr, GRAPH.src, None, diffusivity, None, y0, t, "heat", 1e-6, 1e-9, 0.0, 100
+        )
+    rober = (
+        torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64),
+        torch.tensor([[0.04, 3e7, 1e4]], dtype=torch.float64),
+    )
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.fastsim.ensemble_rodas5(*rober, t, "rober", 1e-6, 1e-9, 0.0, 100)
