@@ -18,6 +18,8 @@ _COMPILED_DTYPES = (torch.float32, torch.float64)
 
 def gelu(x: Tensor) -> Tensor:
     """`x · Φ(x)`, Φ the standard normal CDF; differentiable (twice, through a tensor-op formula)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
     if x.device.type == "cpu" and x.dtype in _COMPILED_DTYPES:
         return _backend.op("gelu", x.device)(x.contiguous())
     return F.gelu(x)

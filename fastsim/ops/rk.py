@@ -4,6 +4,7 @@
 axpy per stage, and `rk_error_norm` the per-trajectory weighted RMS norm of an embedded error estimate.
 """
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -55,6 +56,9 @@ def rk_error_norm(
     `b_err_aux` (DOP853's 3rd-order weights, e3 likewise) Hairer's `|dt| · ‖e‖² / sqrt(N (‖e‖² + 0.01 ‖e3‖²))`.
     Step-size control only: the result carries no gradient.
     """
+    rtol, atol = float(rtol), float(atol)
+    if not (math.isfinite(rtol) and math.isfinite(atol) and rtol >= 0 and atol >= 0 and rtol + atol > 0):
+        raise ValueError(f"rtol and atol must be finite and >= 0, not both 0; got rtol={rtol}, atol={atol}")
     b_err = [float(c) for c in b_err]
     b_err_aux = [float(c) for c in (b_err_aux or [])]
     _check_stage_args(y0, dt, ks, max(len(b_err), len(b_err_aux)))
@@ -68,8 +72,8 @@ def rk_error_norm(
         stages,
         b_err,
         b_err_aux,
-        float(rtol),
-        float(atol),
+        rtol,
+        atol,
     )
 
 

@@ -35,6 +35,11 @@ def test_float32_far_tails():
     torch.testing.assert_close(grad[5:], torch.ones(4), rtol=2e-7, atol=0)
 
 
+def test_non_tensor_input_is_named():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor; got list"):
+        gelu([1.0])
+
+
 def test_gradient_matches_torch_in_float32_and_float64():
     for dtype, tol in ((torch.float32, 2e-6), (torch.float64, 1e-14)):
         x = (4 * torch.randn(1000, dtype=dtype)).requires_grad_()

@@ -77,3 +77,6 @@ def test_hostile_inputs():
         rk_stage(y, dt[:2], [y], [1.0])
     with pytest.raises(ValueError, match=r"ks\[0\] must match y"):
         rk_stage(y, dt, [y.double()], [1.0])
+    for rtol, atol in ((0.0, 0.0), (-1e-6, 1e-9), (float("nan"), 1e-9), (1e-6, float("inf"))):
+        with pytest.raises(ValueError, match="rtol and atol must be finite and >= 0, not both 0"):
+            rk_error_norm(y, y, dt, [y], [1.0], rtol, atol)
