@@ -173,10 +173,16 @@ class Burgers2D(nn.Module):
             generator: torch.Generator, int seed, or None.
             ranges: sampling ranges.
             positions: `(N, 2)` node coordinates (`PeriodicGrid.positions()`, concatenated for a batch).
-            lengths: the periods `(Lx, Ly)` of the domain.
+            lengths: the periods `(Lx, Ly)` of the domain, finite and > 0.
             dtype: floating dtype of the result.
         """
         graph, gen = check_graph(graph), as_generator(generator)
+        try:
+            lx, ly = (float(v) for v in lengths)
+        except (TypeError, ValueError):
+            lx = ly = math.nan
+        if not (0 < lx < math.inf and 0 < ly < math.inf):  # 0 would divide the phases by zero: NaN fields
+            raise ValueError(f"lengths must be a pair of finite numbers > 0; got {lengths!r}")
         positions = check_coefficient(positions, "positions", (graph.num_nodes, 2), graph).to(torch.float64)
         b = graph.num_graphs
         phase = uniform(4 * b, ranges.phase, gen, torch.float64, graph.device).view(b, 4)[graph.batch]
@@ -184,8 +190,8 @@ class Burgers2D(nn.Module):
         x, y = positions[:, 0], positions[:, 1]
         fields = []
         for k in (0, 2):  # u uses (phase, offset)[0:2], v uses [2:4]
-            wave = torch.sin(2 * math.pi * x / lengths[0] - phase[:, k])
-            wave = wave * torch.sin(2 * math.pi * y / lengths[1] - phase[:, k + 1])
+            wave = torch.sin(2 * math.pi * x / lx - phase[:, k])
+            wave = wave * torch.sin(2 * math.pi * y / ly - phase[:, k + 1])
             field = wave * torch.exp(-((x - offset[:, k]) ** 2) - (y - offset[:, k + 1]) ** 2)
             peak = ops.segment_reduce(field.abs(), graph.ptr, "max").values
             fields.append(field / peak[graph.batch])

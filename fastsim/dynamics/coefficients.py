@@ -8,6 +8,7 @@ so a seed gives the same numbers on every device.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -33,11 +34,13 @@ def check_graph(graph: object) -> Graph:
 
 
 def check_coefficient(value: object, name: str, shape: tuple[int, ...], graph: Graph) -> Tensor:
-    """Check a floating coefficient tensor of exactly `shape` on the graph's device.
+    """Check a finite floating coefficient tensor of exactly `shape` on the graph's device.
+
+    Called once when a module is built, not per right-hand-side evaluation.
 
     Raises:
         TypeError: `value` is not a floating tensor.
-        ValueError: wrong shape or device (the message names `name` and the expected shape).
+        ValueError: wrong shape or device, or NaN/inf entries (the message names `name` and the expected shape).
     """
     if not isinstance(value, Tensor) or not value.is_floating_point():
         raise TypeError(f"{name} must be a floating torch.Tensor of shape {shape}; got {_describe(value)}")
@@ -45,6 +48,8 @@ def check_coefficient(value: object, name: str, shape: tuple[int, ...], graph: G
         raise ValueError(f"{name} must have shape {shape}; got {_describe(value)}")
     if value.device != graph.device:
         raise ValueError(f"{name} must be on the graph's device {graph.device}; got {value.device}")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
     return value
 
 
@@ -58,11 +63,13 @@ def check_state(y: object, name: str, shape: tuple[int, ...]) -> Tensor:
 
 
 def check_range(value: Sequence[float], name: str, lower: float | None = None) -> Range:
-    """A `(low, high)` pair with `low <= high` (and `low >= lower` when given), or a ValueError naming it."""
+    """A finite `(low, high)` pair with `low <= high` (and `low >= lower` when given), or a ValueError naming it."""
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a (low, high) pair of numbers; got {value!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name} must be a pair of finite numbers; got {value!r}")
     if not low <= high:
         raise ValueError(f"{name} must satisfy low <= high; got {value!r}")
     if lower is not None and low < lower:

@@ -342,6 +342,9 @@ class ThresholdedKuramoto(nn.Module):
     def __init__(self, omega: Tensor, coupling: float | Tensor, threshold: float, graph: Graph | None = None) -> None:
         super().__init__()
         _check(omega, omega, threshold, graph)
+        for name, value in (("omega", omega), ("coupling", torch.as_tensor(coupling))):
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name} must be finite; it contains NaN or inf")
         self.register_buffer("omega", omega)
         self.coupling, self.threshold, self.graph = coupling, float(threshold), graph
 

@@ -50,12 +50,18 @@ def undirected_graph(pairs: Tensor, num_nodes: int) -> Graph:
     Pairs are normalised to `u < v` and sorted; self-loops and repeated pairs are dropped (simple graph).
 
     Raises:
-        ValueError: `pairs` is not an integer `(M, 2)` tensor.
+        TypeError: a non-int `num_nodes`.
+        ValueError: `pairs` is not an integer `(M, 2)` tensor of node ids in `[0, num_nodes)`.
     """
     if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
         got = f"{pairs.dtype} {tuple(pairs.shape)}" if isinstance(pairs, Tensor) else type(pairs).__name__
         raise ValueError(f"pairs must be an integer tensor of shape (M, 2); got {got}")
+    num_nodes = _int_arg(num_nodes, "num_nodes", 0)
     pairs = pairs.to(torch.int64)
+    # An id ≥ num_nodes would alias another pair in the key `lo · num_nodes + hi` below.
+    id_min, id_max = (int(pairs.min()), int(pairs.max())) if pairs.numel() else (0, -1)
+    if id_min < 0 or id_max >= num_nodes:
+        raise ValueError(f"pairs must hold node ids in [0, num_nodes) = [0, {num_nodes}); got ids {id_min} to {id_max}")
     lo, hi = torch.minimum(pairs[:, 0], pairs[:, 1]), torch.maximum(pairs[:, 0], pairs[:, 1])
     keys = torch.unique(lo[lo != hi] * max(num_nodes, 1) + hi[lo != hi])  # sorted, duplicates removed
     u, v = keys // max(num_nodes, 1), keys % max(num_nodes, 1)

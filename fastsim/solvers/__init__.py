@@ -7,7 +7,7 @@ The stiff methods ("radau", "rodas5") live in `fastsim.solvers.implicit` and are
 from fastsim.solvers.adjoint import odeint_adjoint
 from fastsim.solvers.api import IMPLICIT_METHODS, METHODS, odeint
 from fastsim.solvers.control import FixedStep, PIController, initial_step
-from fastsim.solvers.explicit import STATUS_MESSAGES, SolverStats, Status, integrate
+from fastsim.solvers.explicit import MAX_SYNC_EVERY, STATUS_MESSAGES, SolverStats, Status, integrate
 from fastsim.solvers.fused import EnsembleSolution, solve_ensemble, solve_stiff_ensemble
 from fastsim.solvers.ivp import OdeResult, solve_ivp
 from fastsim.solvers.stages import dense_combination, error_norm, stage_combination
@@ -16,6 +16,7 @@ from fastsim.solvers.tableaux import TABLEAUX, Tableau, get_tableau
 __all__ = [
     "FixedStep",
     "IMPLICIT_METHODS",
+    "MAX_SYNC_EVERY",
     "METHODS",
     "OdeResult",
     "PIController",

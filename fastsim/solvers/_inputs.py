@@ -13,6 +13,12 @@ from torch import Tensor
 
 State = Tensor | tuple[Tensor, ...]
 
+# The smallest rtol accepted. Below float64's machine epsilon a relative tolerance asks for more digits than any
+# supported dtype holds, and the weighted errors err/(atol + rtol·|y|) of the first steps can overflow, which the
+# solvers would report as a non-finite state. Not the state dtype's epsilon: float32's (1.2e-7) exceeds the default
+# rtol 1e-7, which works because the error estimate combines stages instead of differencing rounded states.
+RTOL_MIN = float(torch.finfo(torch.float64).eps)
+
 
 def check_tolerance(name: str, value: object) -> float:
     """A positive finite float from a number or a one-element tensor; ValueError/TypeError naming `name`."""
@@ -25,6 +31,14 @@ def check_tolerance(name: str, value: object) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number; got {value}")
     return float(value)
+
+
+def check_rtol(name: str, value: object) -> float:
+    """`check_tolerance`, and at least `RTOL_MIN`."""
+    rtol = check_tolerance(name, value)
+    if rtol < RTOL_MIN:
+        raise ValueError(f"{name} must be at least {RTOL_MIN:.3g} (float64's machine epsilon); got {rtol:g}")
+    return rtol
 
 
 def check_positive_option(name: str, value: object, allow_inf: bool = False) -> float:
@@ -80,7 +94,7 @@ class StateLayout:
             nm = f"y0[{i}]" if self.is_tuple else "y0"
             if not isinstance(x, Tensor):
                 raise TypeError(f"{nm} must be a torch.Tensor; got {type(x).__name__}")
-            if not x.is_floating_point():
+            if x.dtype not in (torch.float32, torch.float64):
                 raise TypeError(f"{nm} must be a floating tensor (float32/float64); got {x.dtype}")
             if x.device != tensors[0].device:
                 raise ValueError(f"{nm} is on {x.device} but y0[0] is on {tensors[0].device}")
@@ -167,7 +181,10 @@ class StateLayout:
             tt = tt.reshape(self.t_shape) if self.batch_dim is not None else tt[0]
             dy = func(tt, self.unflatten(y), *extra_args)
             if not self.is_tuple and not isinstance(dy, Tensor):
-                dy = torch.as_tensor(dy, dtype=self.dtype, device=self.device)  # e.g. numpy from a scipy-style fun
+                try:
+                    dy = torch.as_tensor(dy, dtype=self.dtype, device=self.device)  # e.g. numpy from a scipy-style fun
+                except (TypeError, ValueError, RuntimeError) as e:
+                    raise TypeError(f"func(t, y) must return a tensor shaped like y0; got {type(dy).__name__}") from e
             return self.flatten(dy, what="func(t, y)")
 
         return flat_func

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fastsim.solvers._inputs import State, StateLayout, check_times, check_tolerance
+from fastsim.solvers._inputs import State, StateLayout, check_rtol, check_times, check_tolerance
 from fastsim.solvers.api import check_options, resolve_method, solve_flat, time_dtype, warn_failures
 
 __all__ = ["odeint_adjoint"]
@@ -117,7 +117,7 @@ def odeint_adjoint(
     resolved = resolve_method(method)
     if resolved is None:
         raise ValueError(f"odeint_adjoint supports explicit methods only; got {method!r}")
-    rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
+    rtol, atol = check_rtol("rtol", rtol), check_tolerance("atol", atol)
     layout = StateLayout(y0, opts.get("batch_dim"))
     t = check_times("t", t, layout.device, None)
     tdt = time_dtype(opts, layout.dtype)
@@ -130,7 +130,7 @@ def odeint_adjoint(
     solver = {
         "tableau": b_res[0],
         "adaptive": b_res[1],
-        "rtol": check_tolerance("adjoint_rtol", rtol if adjoint_rtol is None else adjoint_rtol),
+        "rtol": check_rtol("adjoint_rtol", rtol if adjoint_rtol is None else adjoint_rtol),
         "atol": check_tolerance("adjoint_atol", atol if adjoint_atol is None else adjoint_atol),
         "options": b_opts,
     }

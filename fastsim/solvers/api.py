@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fastsim.solvers._inputs import State, StateLayout, check_positive_option, check_times, check_tolerance
+from fastsim.solvers._inputs import State, StateLayout, check_positive_option, check_rtol, check_times, check_tolerance
 from fastsim.solvers.control import FixedStep, PIController
-from fastsim.solvers.explicit import STATUS_MESSAGES, SolverStats, Status, integrate
+from fastsim.solvers.explicit import MAX_SYNC_EVERY, STATUS_MESSAGES, SolverStats, Status, integrate
 from fastsim.solvers.tableaux import Tableau, get_tableau
 
 __all__ = ["odeint", "METHODS", "IMPLICIT_METHODS", "resolve_method"]
@@ -31,11 +31,12 @@ METHODS: dict[str, tuple[str, bool]] = {
     "dopri8": ("dop853", True),
 }
 IMPLICIT_METHODS = ("radau", "rodas5")
+_IMPLICIT_OPTIONS = ("jac", "vectorized")  # passed on to `solve_implicit`; the explicit engine has no use for them
 _OPTIONS = (
     "step_size", "first_step", "max_num_steps", "dtype", "batch_dim", "min_step", "max_step", "safety",
-    "ifactor", "dfactor", "pcoeff", "icoeff", "max_outputs_per_step", "sync_every",
+    "ifactor", "dfactor", "pcoeff", "icoeff", "max_outputs_per_step", "sync_every", *_IMPLICIT_OPTIONS,
 )  # fmt: skip
-DEFAULT_MAX_NUM_STEPS = 100_000  # adaptive methods; fixed steps default to the number they need
+DEFAULT_MAX_NUM_STEPS = 100_000  # adaptive methods; fixed steps default to the number they need, up to this many
 
 
 def resolve_method(method: object) -> tuple[Tableau, bool] | None:
@@ -89,10 +90,11 @@ def check_options(options: object) -> dict[str, Any]:
     return dict(options)
 
 
-def _int_option(options: dict[str, Any], name: str, default: int) -> int:
+def _int_option(options: dict[str, Any], name: str, default: int, maximum: int | None = None) -> int:
     v = options.get(name, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"options['{name}'] must be a positive int; got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (maximum is not None and v > maximum):
+        bound = "" if maximum is None else f" ≤ {maximum}"
+        raise ValueError(f"options['{name}'] must be a positive int{bound}; got {v!r}")
     return v
 
 
@@ -109,12 +111,33 @@ def solve_flat(
     options: dict[str, Any],
 ) -> tuple[Tensor, SolverStats]:
     """Run the engine on a flattened problem (`(B, N)` state, `(B,)`/`(B, T)` times) with options applied."""
+    implicit_only = [k for k in _IMPLICIT_OPTIONS if options.get(k) is not None]
+    if implicit_only:
+        raise ValueError(f"options {implicit_only} apply to the implicit methods {IMPLICIT_METHODS} only")
     controller = build_controller(tableau, adaptive, rtol, atol, options)
+    tiny = torch.finfo(y0.dtype).tiny
+    # Below it atol is subnormal or 0 in the state's dtype: err / (atol + rtol·|y|) on a zero component overflows or
+    # is 0/0, and the trajectory would stop as "non_finite".
+    if isinstance(controller, PIController) and atol < tiny:
+        kind = str(y0.dtype).removeprefix("torch.")
+        raise ValueError(
+            f"atol must be at least {tiny:.3g}, the smallest normal {kind}, for a {kind} state; got {atol:g}"
+        )
     default_steps = DEFAULT_MAX_NUM_STEPS
-    if isinstance(controller, FixedStep):  # the steps a fixed-step solve needs, plus one per output time
-        span = float((t_end - t_start).abs().max()) if controller.step_size is not None else 0.0
-        default_steps = math.ceil(span / controller.step_size * (1 + 1e-9)) if span else 0
-        default_steps += t_out.shape[1] + 8
+    if isinstance(controller, FixedStep) and "max_num_steps" not in options:
+        default_steps = t_out.shape[1] + 8  # one step per output time, plus those a step size needs
+        if controller.step_size is not None:
+            h = controller.step_size
+            half_spans = (t_end / 2 - t_start / 2).abs()  # halves: the span of the widest finite times overflows
+            i = int(half_spans.argmax())
+            needed = float(half_spans[i]) / h * 2 * (1 + 1e-9)
+            if not needed <= DEFAULT_MAX_NUM_STEPS:
+                raise ValueError(
+                    f"options['step_size']={h:g} needs {needed:.3g} steps from t={float(t_start[i]):g} to "
+                    f"t={float(t_end[i]):g}, more than {DEFAULT_MAX_NUM_STEPS}; pass a larger step_size, or "
+                    "options['max_num_steps'] to allow more steps"
+                )
+            default_steps += math.ceil(needed)
     return integrate(
         f,
         y0,
@@ -125,7 +148,7 @@ def solve_flat(
         controller,
         max_num_steps=_int_option(options, "max_num_steps", default_steps),
         max_outputs_per_step=_int_option(options, "max_outputs_per_step", 8),
-        sync_every=_int_option(options, "sync_every", 8),
+        sync_every=_int_option(options, "sync_every", 8, MAX_SYNC_EVERY),
     )
 
 
@@ -176,15 +199,18 @@ def odeint(
         y0: `(*S)` tensor or a tuple of tensors (floating, finite).
         t: `(T,)` strictly increasing or strictly decreasing times, `t[0]` the initial time; with
             `options['batch_dim']` also `(B, T)`, one row per trajectory.
-        rtol, atol: relative and absolute tolerance (> 0; unused by fixed steps).
+        rtol, atol: relative and absolute tolerance (> 0; `rtol` ≥ 2.2e-16, float64's machine epsilon; `atol` not
+            below the smallest normal number of the state's dtype; unused by fixed steps).
         method: one of `METHODS` ("dopri5", "tsit5", "bosh3", "dop853"/"dopri8", "adaptive_heun", and the
             fixed-step "euler", "midpoint", "heun"/"rk2", "rk4") or a stiff method "radau"/"rodas5".
         options: torchdiffeq's `step_size` (fixed steps of that size; without it, fixed-step methods step from
             one time in `t` to the next), `first_step`, `max_num_steps` (attempted steps per trajectory,
-            default 1e5 for adaptive methods, what a fixed step size needs otherwise), `dtype` (of times,
-            default float64), `min_step`, `max_step`, `safety`, `ifactor`, `dfactor`; and `batch_dim` (that
-            dimension of every tensor of `y0` holds independent trajectories with their own step sizes),
-            `pcoeff`/`icoeff` (PI controller), `max_outputs_per_step` (8), `sync_every` (8).
+            default 1e5 for adaptive methods, what a fixed step size needs otherwise: a ValueError if that
+            exceeds 1e5), `dtype` (of times, default float64), `min_step`, `max_step`, `safety`, `ifactor`,
+            `dfactor`; and `batch_dim` (that dimension of every tensor of `y0` holds independent trajectories
+            with their own step sizes), `pcoeff`/`icoeff` (PI controller), `max_outputs_per_step` (8),
+            `sync_every` (8, at most `MAX_SYNC_EVERY` = 256). For "radau"/"rodas5" only: `jac` and
+            `vectorized` (see `fastsim.solvers.implicit.solve_implicit`).
         return_stats: also return the per-trajectory `SolverStats` (a dict for stiff methods).
 
     Returns:
@@ -199,7 +225,7 @@ def odeint(
         raise TypeError(f"func must be callable; got {type(func).__name__}")
     opts = check_options(options)
     resolved = resolve_method(method)
-    rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
+    rtol, atol = check_rtol("rtol", rtol), check_tolerance("atol", atol)
     layout = StateLayout(y0, opts.get("batch_dim"))
     t = check_times("t", t, layout.device, layout.batch if layout.batch_dim is not None else None)
     if resolved is None:
@@ -239,7 +265,10 @@ def _odeint_implicit(
     if t.dim() != 1:
         raise ValueError(f"method {method!r} takes t of shape (T,); got {tuple(t.shape)}")
     if t.numel() > 1 and bool(t[1] < t[0]):
-        # y(s) with s = −t solves dy/ds = −f(−s, y).
+        # y(s) with s = −t solves dy/ds = −f(−s, y), whose Jacobian is −J(−s, y).
+        jac = opts.get("jac")
+        if callable(jac):
+            opts = {**opts, "jac": lambda s, y: -jac(-s, y)}
         ys, stats = solve_implicit(lambda s, y: -func(-s, y), y0, -t, method, rtol, atol, opts)
     else:
         ys, stats = solve_implicit(func, y0, t, method, rtol, atol, opts)

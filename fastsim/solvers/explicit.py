@@ -9,9 +9,10 @@ extension, or cubic Hermite interpolation on `y, y_new, f, f_new`); steps are no
 step may cross at most `max_outputs_per_step` output times (default 8): only when the output grid is finer
 than that is the step shortened to end on the last output time it may cross.
 
-Host synchronisation: none inside a step. Every `sync_every` steps (default 8) the loop reads one boolean ("is
-any trajectory still running?") back to decide whether to stop, so up to `sync_every − 1` trailing iterations
-run with every trajectory masked off. One more read happens before the loop (do any output times lie strictly
+Host synchronisation: none inside a step. Every `sync_every` steps (default 8, at most `MAX_SYNC_EVERY`) the loop
+reads one boolean ("is any trajectory still running?") back to decide whether to stop, so up to `sync_every − 1`
+trailing iterations run with every trajectory masked off; the loop also ends after `max_num_steps` iterations,
+when no trajectory can still be running. One more read happens before the loop (do any output times lie strictly
 inside the interval, i.e. is dense output needed at all).
 
 The arithmetic of a step lives in `fastsim.solvers.stages` (`stage_combination`, `error_norm`,
@@ -30,7 +31,13 @@ from fastsim.solvers.control import ERR_PREV_FLOOR, FixedStep, PIController, ini
 from fastsim.solvers.stages import dense_combination, error_norm, interpolation_weights, stage_combination
 from fastsim.solvers.tableaux import Tableau
 
-__all__ = ["Status", "STATUS_MESSAGES", "SolverStats", "integrate"]
+__all__ = ["MAX_SYNC_EVERY", "Status", "STATUS_MESSAGES", "SolverStats", "integrate"]
+
+# The termination check reads a flag back from the device (a host synchronisation on CUDA), so it runs every
+# `sync_every` iterations only, and the iterations after the last trajectory finishes run fully masked. A few
+# dozen steps amortise a synchronisation already; the bound keeps that masked tail below MAX_SYNC_EVERY
+# iterations, where a huge `sync_every` would run on until `max_num_steps` (1e5 adaptive steps: minutes).
+MAX_SYNC_EVERY = 256
 
 
 class Status(IntEnum):
@@ -104,7 +111,8 @@ def integrate(
             inside `[t_start, t_end]`.
         tableau: the method; controller: `FixedStep` or `PIController` (the latter needs `tableau.b_err`).
         max_num_steps: attempted steps after which a running trajectory stops with status "max_num_steps".
-        max_outputs_per_step: output times one step may cross; sync_every: steps between termination checks.
+        max_outputs_per_step: output times one step may cross; sync_every: steps between termination checks
+            (1 to `MAX_SYNC_EVERY`).
 
     Returns:
         `ys (B, T, N)` (NaN at output times a failed trajectory did not reach) and per-trajectory
@@ -112,6 +120,8 @@ def integrate(
     """
     if isinstance(controller, PIController) and not tableau.adaptive:
         raise ValueError(f"tableau {tableau.name!r} has no error estimate; use FixedStep")
+    if isinstance(sync_every, bool) or not isinstance(sync_every, int) or not 1 <= sync_every <= MAX_SYNC_EVERY:
+        raise ValueError(f"sync_every must be an int in [1, {MAX_SYNC_EVERY}]; got {sync_every!r}")
     B, N = y0.shape
     T = t_out.shape[1]
     tdt, dev, ydt = t_out.dtype, y0.device, y0.dtype
@@ -159,7 +169,9 @@ def integrate(
     finfo = torch.finfo(tdt)
     land_slack = 1.0 + math.sqrt(finfo.eps)
 
-    for it in range(max_num_steps + sync_every):
+    # Every running trajectory spends one attempted step per iteration (or stops as non-finite), so none is
+    # running after max_num_steps iterations: the loop ends there even between termination checks.
+    for it in range(max_num_steps):
         if it % sync_every == 0 and it > 0 and not bool((status == Status.running).any()):
             break
         running = status == Status.running

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from fastsim.dynamics import SIR, SIS, CoupledRossler, HeatDiffusion, Kuramoto, KuramotoMeanField
 from fastsim.dynamics.stiff import Hires, Orego, Rober, ThresholdedKuramoto, Vdpol
 from fastsim.ops.ensemble import ensemble_dopri5, ensemble_rodas5
+from fastsim.solvers._inputs import check_rtol
 from fastsim.solvers.explicit import STATUS_MESSAGES, SolverStats, Status
 
 __all__ = ["FUSED_SYSTEMS", "STIFF_FUSED_SYSTEMS", "EnsembleSolution", "solve_ensemble", "solve_stiff_ensemble"]
@@ -136,7 +137,7 @@ def solve_ensemble(
             NaN/inf stops at once with status "non_finite"; the others are unaffected.
         t_eval: `(T,)` shared or `(B, T)` per-trajectory output times, strictly increasing, finite;
             `t_eval[..., 0]` is the initial time (its output is `y0`).
-        rtol, atol: tolerances (> 0).
+        rtol, atol: tolerances (> 0, `rtol` ≥ 2.2e-16 as in `odeint`).
         first_step: initial step size (> 0), or None for Hairer's heuristic (one extra evaluation).
         max_steps: attempted steps per trajectory after which it stops with status "max_num_steps".
 
@@ -145,9 +146,10 @@ def solve_ensemble(
 
     Raises:
         TypeError: a system without a fused kernel, or arguments of the wrong type.
-        ValueError: wrong shapes or devices, non-finite or non-increasing `t_eval`, non-positive tolerances.
+        ValueError: wrong shapes or devices, non-finite or non-increasing `t_eval`, tolerances out of range.
     """
     kind, coeffs = _coefficients(system)
+    rtol = check_rtol("rtol", rtol)  # the op takes any rtol > 0; a tiny one overflows its error norm ("non_finite")
     ys, stats, t_final = ensemble_dopri5(
         system.graph,
         kind,
@@ -179,7 +181,8 @@ def solve_stiff_ensemble(
             a scalar coupling.
         y0: `(n,)` or `(B, n)` float64 initial states on the CPU.
         t_eval: `(T,)` shared or `(B, T)` per-trajectory output times, strictly increasing, finite.
-        rtol, atol: tolerances (> 0); the test set pairs `rtol` with `problem.atol(rtol)`.
+        rtol, atol: tolerances (> 0, `rtol` ≥ 2.2e-16 as in `odeint`); the test set pairs `rtol` with
+            `problem.atol(rtol)`.
         first_step: initial step size (> 0), or None for Hairer's heuristic.
         max_steps: attempted steps per trajectory after which it stops with status "max_num_steps".
 
@@ -202,6 +205,7 @@ def solve_stiff_ensemble(
         raise ValueError(f"y0 must be a (n,) or (B, n) tensor; got {getattr(y0, 'shape', type(y0).__name__)}")
     batch = y0 if y0.dim() == 2 else y0[None]
     params = torch.tensor(row(problem), dtype=torch.float64).expand(batch.shape[0], -1).contiguous()
+    rtol = check_rtol("rtol", rtol)  # as odeint (the op itself checks rtol > 0 only)
     ys, stats, t_final = ensemble_rodas5(
         name, batch, params, t_eval, rtol=rtol, atol=atol, first_step=first_step, max_steps=max_steps
     )

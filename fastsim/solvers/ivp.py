@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fastsim.solvers._inputs import StateLayout, check_times, check_tolerance
+from fastsim.solvers._inputs import StateLayout, check_rtol, check_times, check_tolerance
 from fastsim.solvers.api import METHODS, check_options, solve_flat, time_dtype
 from fastsim.solvers.explicit import STATUS_MESSAGES, Status
 from fastsim.solvers.tableaux import get_tableau
@@ -99,7 +99,7 @@ def solve_ivp(
         method: "RK45" (dopri5), "RK23" (bosh3), "DOP853", "Radau", or any `odeint` method name.
         rtol, atol: tolerances (> 0). max_step, first_step: bounds on / the first step size.
         dense_output: not supported (ValueError if True); use `t_eval`.
-        args: extra arguments for `fun`. vectorized: accepted for compatibility; explicit methods always
+        args: a tuple of extra arguments for `fun`. vectorized: accepted for compatibility; explicit methods always
             evaluate `fun` once per stage for the whole batch.
         options: further `odeint` options (e.g. `max_num_steps`, `step_size`).
 
@@ -110,8 +110,10 @@ def solve_ivp(
         raise TypeError(f"fun must be callable; got {type(fun).__name__}")
     if dense_output:
         raise ValueError("dense_output=True is not supported; pass the times you need as t_eval")
+    if args is not None and not isinstance(args, (tuple, list)):
+        raise TypeError(f"args must be a tuple of extra arguments for fun (e.g. args=(k,)); got {type(args).__name__}")
     name = _method(method)
-    rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
+    rtol, atol = check_rtol("rtol", rtol), check_tolerance("atol", atol)
     y0 = _as_tensor("y0", y0)
     if not y0.is_floating_point():
         y0 = y0.to(torch.float64)

@@ -132,3 +132,12 @@ def test_hostile_inputs():
         Burgers2D(bad, nu)
     with pytest.raises(ValueError, match=r"y must have shape \(20, 2\)"):
         Burgers2D(g, nu)(0.0, torch.zeros(20, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="nu must be finite"):
+        Burgers2D(g, torch.tensor([float("inf")], dtype=torch.float64))
+    for lengths in ((0.0, 1.0), (1.0, float("inf")), (1.0, -2.0), 1.0, (1.0, 2.0, 3.0)):  # (0, 1) gave NaN fields
+        with pytest.raises(ValueError, match="lengths must be a pair of finite numbers > 0"):
+            Burgers2D.initial_state(g, 0, positions=grid.positions(), lengths=lengths)
+    positions = grid.positions().clone()
+    positions[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="positions must be finite"):
+        Burgers2D.initial_state(g, 0, positions=positions)

@@ -98,3 +98,10 @@ def test_sampling_ranges_and_hostile_inputs():
         EpidemicRanges(infected_fraction=(0.1, 2.0))
     with pytest.raises(ValueError, match="infection must lie in"):
         EpidemicRanges(infection=(-0.1, 0.2))
+    inf_gamma = coeffs["recovery_rate"].clone().fill_(float("inf"))
+    with pytest.raises(ValueError, match="recovery_rate must be finite"):
+        SIS(graph, coeffs["infection_rate"], inf_gamma)
+    with pytest.raises(ValueError, match="infection_rate must be finite"):
+        SIR(graph, coeffs["infection_rate"] * float("nan"), coeffs["recovery_rate"])
+    with pytest.raises(ValueError, match="recovery must be a pair of finite numbers"):
+        EpidemicRanges(recovery=(0.1, float("nan")))

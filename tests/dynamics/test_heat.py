@@ -106,3 +106,8 @@ def test_hostile_inputs_name_the_argument():
         HeatRanges(hot_fraction=(0.5, 1.5))
     with pytest.raises(ValueError, match="diffusivity must satisfy low <= high"):
         HeatRanges(diffusivity=(2.0, 1.0))
+    nan_d = torch.ones(graph.num_edges, dtype=torch.float64).index_fill(0, torch.tensor([0]), float("nan"))
+    with pytest.raises(ValueError, match="diffusivity must be finite"):
+        HeatDiffusion(graph, nan_d)
+    with pytest.raises(ValueError, match="diffusivity must be a pair of finite numbers"):
+        HeatRanges(diffusivity=(0.1, float("inf")))

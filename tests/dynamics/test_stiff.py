@@ -185,3 +185,10 @@ def test_hostile_kuramoto_inputs(args, match):
         thresholded_kuramoto(*args)
     with pytest.raises(ValueError, match="theta must have graph.num_nodes"):
         thresholded_kuramoto(torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64), 1.0, 0.5, _complete_graph(4))
+
+
+def test_module_rejects_non_finite_coefficients():
+    with pytest.raises(ValueError, match="omega must be finite"):
+        ThresholdedKuramoto(torch.tensor([0.0, float("nan")], dtype=F64), 0.5, 1.0)
+    with pytest.raises(ValueError, match="coupling must be finite"):
+        ThresholdedKuramoto(torch.zeros(2, dtype=F64), float("inf"), 1.0)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fastsim
-from fastsim.graphs import barabasi_albert, erdos_renyi, largest_connected_component, random_regular
+from fastsim.graphs import barabasi_albert, erdos_renyi, largest_connected_component, random_regular, undirected_graph
 
 
 def is_connected(graph: fastsim.Graph) -> bool:
@@ -126,6 +126,15 @@ def test_seeds_reproduce(make):
         (lambda: barabasi_albert(10, 0), ValueError, "edges_per_node must be >= 1"),
         (lambda: barabasi_albert(10, 10), ValueError, "edges_per_node must be < num_nodes"),
         (lambda: barabasi_albert(-5, 1), ValueError, "num_nodes must be >= 2"),
+        # an id ≥ num_nodes used to alias another pair ((0, 5) became the edge 1 - 2 on 3 nodes)
+        (
+            lambda: undirected_graph(torch.tensor([[0, 5]]), 3),
+            ValueError,
+            r"pairs must hold node ids in \[0, num_nodes\) = \[0, 3\)",
+        ),
+        (lambda: undirected_graph(torch.tensor([[0, 3], [1, 2]]), 3), ValueError, "got ids 0 to 3"),
+        (lambda: undirected_graph(torch.tensor([[-1, 2]]), 3), ValueError, "got ids -1 to 2"),
+        (lambda: undirected_graph(torch.tensor([[0, 1]]), 2.0), TypeError, "num_nodes must be an int"),
     ],
 )
 def test_hostile_inputs_name_the_argument(call, error, match):

@@ -125,6 +125,36 @@ def test_implicit_dispatch_runs_radau():
     assert torch.isfinite(back).all()
 
 
+@pytest.mark.parametrize("method", ["radau", "rodas5"])
+def test_implicit_options_jac_and_vectorized_reach_the_stiff_solver(method):
+    """`jac` replaces autograd (negated for decreasing `t`, which runs `dy/ds = −f(−s, y)`); `vectorized` passes."""
+    from fastsim.solvers.implicit import solve_implicit
+
+    A = torch.tensor([[-10.0, 1.0], [0.0, -1.0]], dtype=F64)  # mildly stiff, so also stable backwards
+    f = lambda t, y: A @ y  # noqa: E731
+    calls = []
+
+    def jac(t, y):
+        calls.append(float(t))
+        return A
+
+    y0 = torch.tensor([1.0, 2.0], dtype=F64)
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=F64)
+    ys, st = odeint(f, y0, t, method=method, rtol=1e-8, atol=1e-10, options={"jac": jac}, return_stats=True)
+    assert st["status"] == "success" and len(calls) == st["njev"] > 0
+    exact = torch.stack([torch.linalg.matrix_exp(A * ti) @ y0 for ti in t])
+    torch.testing.assert_close(ys, exact, rtol=1e-5, atol=0)
+    calls.clear()
+    back, st = odeint(f, y0, t.flip(0), method=method, rtol=1e-8, atol=1e-10, options={"jac": jac},
+                      return_stats=True)  # fmt: skip
+    assert st["status"] == "success" and len(calls) == st["njev"] > 0 and min(calls) >= 0.0  # the user's times
+    ref, _ = solve_implicit(lambda s, y: -f(-s, y), y0, -t.flip(0), method, 1e-8, 1e-10, {"jac": lambda s, y: -A})
+    torch.testing.assert_close(back, ref, rtol=1e-13, atol=0)
+    fv = lambda t, y: y @ A.T  # noqa: E731 (a (k, 2) batch of stage states)
+    ys_v = odeint(fv, y0, t, method=method, rtol=1e-8, atol=1e-10, options={"vectorized": True, "jac": jac})
+    torch.testing.assert_close(ys_v, ys, rtol=1e-12, atol=1e-14)
+
+
 Y0 = torch.ones(3, dtype=F64)
 T2 = torch.tensor([0.0, 1.0], dtype=F64)
 FUNC = lambda t, y: -y  # noqa: E731
@@ -138,18 +168,38 @@ HOSTILE = [
     ({"t": torch.zeros(0, dtype=F64)}, ValueError, "t must have shape"),
     ({"y0": torch.tensor([1.0, float("nan")])}, ValueError, "y0 must be finite"),
     ({"y0": torch.tensor([1, 2])}, TypeError, "y0 must be a floating"),
+    ({"y0": torch.ones(3, dtype=torch.float16)}, TypeError, r"y0 must be a floating tensor \(float32/float64\)"),
     ({"y0": (Y0, "x")}, TypeError, r"y0\[1\] must be a torch.Tensor"),
     ({"y0": [1.0, 2.0]}, TypeError, r"y0\[0\] must be a torch.Tensor"),
     ({"method": "rk45"}, ValueError, "unknown method 'rk45'; valid methods: .*dopri5.*radau"),
     ({"rtol": 0.0}, ValueError, "rtol must be a positive"),
     ({"atol": -1e-9}, ValueError, "atol must be a positive"),
     ({"rtol": float("nan")}, ValueError, "rtol must be a positive"),
+    ({"rtol": 1e-300, "atol": 1e-300}, ValueError, "rtol must be at least 2.22e-16"),
+    ({"y0": torch.ones(3), "t": T2.float(), "atol": 1e-50}, ValueError, "atol must be at least 1.18e-38.*float32"),
     ({"atol": "1e-9"}, TypeError, "atol must be a positive number"),
     ({"options": {"step_size": 0.0}}, ValueError, r"options\['step_size'\] must be a positive"),
     ({"options": {"step_size": -0.1}}, ValueError, r"options\['step_size'\] must be a positive"),
     ({"options": {"step_size": float("nan")}}, ValueError, r"options\['step_size'\]"),
     ({"options": {"first_step": 0.0}}, ValueError, r"options\['first_step'\]"),
     ({"options": {"max_num_steps": 0}}, ValueError, r"options\['max_num_steps'\]"),
+    ({"options": {"sync_every": 10**9}}, ValueError, r"options\['sync_every'\] must be a positive int ≤ 256"),
+    (
+        {"method": "rk4", "options": {"step_size": 1e-300}},
+        ValueError,
+        r"options\['step_size'\]=1e-300 needs 1e\+300 steps from t=0 to t=1, more than 100000",
+    ),
+    (
+        {"method": "euler", "options": {"step_size": 1e300}, "t": torch.tensor([-1.7e308, 1.7e308], dtype=F64)},
+        ValueError,
+        r"options\['step_size'\]=1e\+300 needs 3.4e\+08 steps from t=-1.7e\+308",
+    ),
+    (
+        {"options": {"jac": lambda t, y: -torch.eye(3, dtype=F64)}},
+        ValueError,
+        r"options \['jac'\] apply to the implicit methods",
+    ),
+    ({"method": "rk4", "options": {"vectorized": True}}, ValueError, r"options \['vectorized'\] apply"),
     ({"options": {"batch_dim": 1}}, ValueError, r"options\['batch_dim'\]=1 is out of range"),
     ({"options": {"batch_dim": 0}, "t": torch.zeros(2, 5, dtype=F64)}, ValueError, "t must have shape"),
     ({"options": {"bogus": 1}}, ValueError, r"unknown options \['bogus'\]"),
@@ -157,6 +207,7 @@ HOSTILE = [
     ({"options": [1]}, TypeError, "options must be a dict"),
     ({"func": 3}, TypeError, "func must be callable"),
     ({"func": lambda t, y: y[:2]}, ValueError, r"func\(t, y\) must have shape \(3,\); got \(2,\)"),
+    ({"func": lambda t, y: None}, TypeError, r"func\(t, y\) must return a tensor shaped like y0; got NoneType"),
 ]
 
 
@@ -179,6 +230,9 @@ def test_hostile_odeint_input(kwargs, exc, match):
         ({"y0": np.zeros((2, 2, 2))}, ValueError, r"y0 must have shape \(n,\) or \(B, n\)"),
         ({"y0": ["a"]}, TypeError, "y0 must be real numbers"),
         ({"rtol": -1.0}, ValueError, "rtol must be a positive"),
+        ({"rtol": 1e-300}, ValueError, "rtol must be at least"),
+        ({"args": 5}, TypeError, "args must be a tuple"),
+        ({"args": "ab"}, TypeError, "args must be a tuple"),
         ({"max_step": 0.0}, ValueError, r"options\['max_step'\]"),
         ({"dense_output": True}, ValueError, "dense_output=True is not supported"),
     ],

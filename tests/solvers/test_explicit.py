@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fastsim.solvers import (
+    MAX_SYNC_EVERY,
     TABLEAUX,
     FixedStep,
     PIController,
@@ -217,6 +218,37 @@ def test_max_num_steps_status():
                     method="euler", options={"step_size": 0.01, "max_num_steps": 50}, return_stats=True)  # fmt: skip
     assert st.status_names() == ["max_num_steps"] and st.accepted.item() == 50
     assert st.t_final.item() == pytest.approx(0.5) and torch.isnan(ys[1]).all()
+
+
+def test_fixed_step_beyond_the_default_step_budget_needs_max_num_steps():
+    """A step size needing more than 1e5 steps (1e300 here) is a ValueError unless max_num_steps bounds the run."""
+    t = torch.tensor([0.0, 1.0], dtype=F64)
+    with pytest.raises(ValueError, match=r"options\['step_size'\]=1e-300 needs 1e\+300 steps from t=0 to t=1"):
+        odeint(lambda t, y: -y, torch.ones(2, dtype=F64), t, method="rk4", options={"step_size": 1e-300})
+    ys, st = odeint(lambda t, y: -y, torch.ones(2, dtype=F64), t, method="rk4",
+                    options={"step_size": 1e-300, "max_num_steps": 5}, return_stats=True)  # fmt: skip
+    assert st.status_names() == ["max_num_steps"] and st.accepted.item() == 5 and torch.isnan(ys[1]).all()
+
+
+def test_loop_ends_when_every_trajectory_is_done_whatever_sync_every():
+    """The masked tail after the last trajectory stops is bounded by MAX_SYNC_EVERY and by max_num_steps."""
+    calls = {"n": 0}
+
+    def f(t, y):
+        calls["n"] += 1
+        return -y
+
+    y0, t = torch.ones(2, 3, dtype=F64), torch.tensor([[0.0, 1.0]], dtype=F64).expand(2, 2)
+    with pytest.raises(ValueError, match=r"sync_every must be an int in \[1, 256\]; got 1000000000"):
+        integrate(f, y0, t[:, 0], t[:, 1], t, TABLEAUX["rk4"], FixedStep(0.1), sync_every=10**9)
+    assert MAX_SYNC_EVERY == 256
+    # 10 steps of 4 evaluations: the loop stops at max_num_steps = 12 iterations, not at the check after 256
+    _, st = integrate(f, y0, t[:, 0], t[:, 1], t, TABLEAUX["rk4"], FixedStep(0.1), max_num_steps=12,
+                      sync_every=MAX_SYNC_EVERY)  # fmt: skip
+    assert st.success.all() and calls["n"] <= 1 + 4 * 12
+    calls["n"] = 0
+    _, st = odeint(f, y0[0], t[0], options={"sync_every": MAX_SYNC_EVERY, "max_num_steps": 20}, return_stats=True)
+    assert st.success.all() and calls["n"] <= 2 + 6 * 20  # dopri5: FSAL, 6 evaluations per step
 
 
 def test_stage_combination_and_error_norm():

@@ -262,6 +262,8 @@ def test_hostile_inputs():
             solve_ensemble(system, y0, t, **kw)
     with pytest.raises(TypeError, match="rtol"):
         solve_ensemble(system, y0, t, rtol="1e-6")
+    with pytest.raises(ValueError, match="rtol must be at least 2.22e-16"):  # else: error norm overflow, "non_finite"
+        solve_ensemble(system, y0, t, rtol=1e-300, atol=1e-300)
     for steps in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="max_steps"):
             solve_ensemble(system, y0, t, max_steps=steps)
