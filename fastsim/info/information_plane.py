@@ -174,7 +174,8 @@ class InformationPlane:
         """Restore a `state_dict()` taken from a callback with the same settings.
 
         Raises:
-            ValueError: another state version, or settings (layers, every, alpha, bandwidth, unit) that differ.
+            ValueError: another state version, settings (layers, every, alpha, bandwidth, unit) that differ, or rows
+                of another shape or with NaN or inf.
         """
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"information-plane state version {state.get('version')!r}; expected {_STATE_VERSION}")
@@ -186,6 +187,8 @@ class InformationPlane:
         rows = state["rows"].numpy() if isinstance(state["rows"], torch.Tensor) else np.asarray(state["rows"])
         if rows.ndim != 2 or rows.shape[1] != self.row_width:
             raise ValueError(f"information-plane rows must have shape (R, {self.row_width}); got {rows.shape}")
+        if not np.isfinite(rows).all():
+            raise ValueError("information-plane state 'rows' holds NaN or inf")
         self._rows = np.array(rows, dtype=np.float64)
         self._count = len(rows)
 

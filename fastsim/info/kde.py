@@ -56,12 +56,19 @@ def kde_mutual_information(
         unit: ``"bits"`` or ``"nats"``.
 
     Raises:
-        ValueError: bad shapes, NaN, a non-positive variance or unit.
+        ValueError: bad shapes, NaN, a bad unit, a variance that is not positive or whose kernel scales 1/(2v) and
+            1/(8v) are not positive floats (v outside ≈ [3e-309, 4e307]), or samples so spread out for it that the
+            squared distances overflow.
     """
     t = _check_samples(t, "t")
     scale = _log(unit, None)
     if isinstance(noise_variance, bool) or not isinstance(noise_variance, (int, float)) or not noise_variance > 0:
         raise ValueError(f"noise_variance must be a positive number; got {noise_variance!r}")
+    if not (math.isfinite(4.0 * noise_variance) and math.isfinite(1.0 / (2.0 * noise_variance))):
+        raise ValueError(
+            "noise_variance must lie between about 3e-309 and 4e307, where the kernel scales 1/(2v) and 1/(8v) are "
+            f"positive floats; got {noise_variance!r}"
+        )
 
     def entropy_terms(x: Tensor, v: float) -> Tensor:  # H(T) up to constants that cancel in every difference
         return -_mean_log_mean_exp(x, v)

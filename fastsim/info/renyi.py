@@ -54,6 +54,9 @@ Sigma = float | Tensor | str
 # an estimated ≈ 420 s exact (64× the N = 4096 time), so only from there is the estimate worth its error.
 LANCZOS_MIN_N = 16384
 _IPRL_EPS = 1e-8
+# How far from 1 the trace of a Gram matrix, and how far below 0 its eigenvalues, may lie from rounding: Grams
+# computed in float32 are off by ≈ 1e-7; an unnormalised Gram (trace N) or an indefinite matrix is far off.
+_GRAM_TOLERANCE = 1e-4
 
 
 def _check_samples(x: object, name: str) -> Tensor:
@@ -73,10 +76,14 @@ def _check_alpha(alpha: object) -> float:
     return float(alpha)
 
 
-def _log(unit: str, compat: str | None) -> float:
-    """1 / log(base) for `unit`."""
+def _check_compat(compat: object) -> None:
     if compat not in (None, "iprl"):
         raise ValueError(f"compat must be None or 'iprl'; got {compat!r}")
+
+
+def _log(unit: str, compat: str | None) -> float:
+    """1 / log(base) for `unit`."""
+    _check_compat(compat)
     if unit not in ("bits", "nats"):
         raise ValueError(f"unit must be 'bits' or 'nats'; got {unit!r}")
     if compat == "iprl" and unit != "bits":
@@ -110,6 +117,7 @@ def gram_matrix(x: Tensor, sigma: Sigma = "iprl", *, compat: str | None = None) 
     One fused kernel (`fastsim.ops.gaussian_gram`: distance → exp → normalisation); with ``compat="iprl"`` the
     authors' path, squared distances from differences (scipy's `pdist`) in plain torch.
     """
+    _check_compat(compat)
     x = _check_samples(x, "x")
     width = _width(x, sigma)
     if compat != "iprl":
@@ -118,8 +126,9 @@ def gram_matrix(x: Tensor, sigma: Sigma = "iprl", *, compat: str | None = None) 
     return torch.exp(-d2 / (2.0 * width[..., None, None] ** 2)) / x.shape[-2]
 
 
-def _lanczos_trace(a: Tensor, f, probes: int, steps: int, generator: torch.Generator) -> Tensor:
-    """Stochastic Lanczos quadrature estimate of `tr f(A)` for symmetric `a (N, N)`.
+def _lanczos_quadrature(a: Tensor, probes: int, steps: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Stochastic Lanczos quadrature for symmetric `a (N, N)`: nodes `θ ≥ 0` and weights `w`, each `(probes, m)`,
+    with `tr f(A) ≈ N · mean_p Σ_k w_pk f(θ_pk)`.
 
     All Rademacher probes run together, so each Lanczos step is one `(N, N) @ (N, probes)` product.
     """
@@ -145,7 +154,24 @@ def _lanczos_trace(a: Tensor, f, probes: int, steps: int, generator: torch.Gener
         off = torch.stack(betas, -1)
         t = t + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
     theta, vecs = torch.linalg.eigh(t)
-    return n * (vecs[:, 0].square() * f(theta.clamp_min(0.0))).sum(-1).mean()
+    return theta.clamp_min(0.0), vecs[:, 0].square()
+
+
+def _check_gram(a: object) -> Tensor:
+    """`a` in float64, after the checks that cost O(N²) at most: square, finite, trace 1."""
+    if not isinstance(a, Tensor) or not a.is_floating_point() or a.dim() < 2 or a.shape[-1] != a.shape[-2]:
+        got = f"{a.dtype} {tuple(a.shape)}" if isinstance(a, Tensor) else type(a).__name__
+        raise ValueError(f"a must be a floating tensor of square matrices (..., N, N); got {got}")
+    if not all_finite(a):
+        raise ValueError("a contains NaN or infinite values")
+    a = a.to(torch.float64)
+    trace = a.diagonal(dim1=-2, dim2=-1).sum(-1)
+    off = (trace - 1.0).abs() > _GRAM_TOLERANCE
+    if bool(off.any()):
+        raise ValueError(
+            f"a must have trace 1 (a normalised Gram matrix, see gram_matrix); got {float(trace[off][0]):.6g}"
+        )
+    return a
 
 
 def matrix_entropy(
@@ -168,12 +194,19 @@ def matrix_entropy(
         compat: None, or ``"iprl"`` (singular values, no renormalisation, ε = 1e-8 inside the log).
         method: ``"auto"`` (exact below N = 16384, α = 2 through the Frobenius norm), ``"exact"`` or
             ``"lanczos"`` (stochastic Lanczos quadrature; not differentiable in a useful sense, not with compat).
-        probes, lanczos_steps, generator: of the Lanczos estimator.
+        probes, lanczos_steps, generator: of the Lanczos estimator (probes and steps >= 1).
+
+    Raises:
+        ValueError: `a` not finite square matrices of trace 1 (±1e-4), or, where the exact spectrum is computed
+            (without compat), with an eigenvalue below −1e-4; a bad alpha, unit, compat, method, probes or steps.
     """
     alpha, scale = _check_alpha(alpha), _log(unit, compat)
     if method not in ("auto", "exact", "lanczos"):
         raise ValueError(f"method must be 'auto', 'exact' or 'lanczos'; got {method!r}")
-    a = a.to(torch.float64)
+    for name, value in (("probes", probes), ("lanczos_steps", lanczos_steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    a = _check_gram(a)
     n = a.shape[-1]
     if compat == "iprl":
         if method == "lanczos":
@@ -184,27 +217,44 @@ def matrix_entropy(
         return -torch.log(a.square().sum((-2, -1))) * scale
     if method == "lanczos" or (method == "auto" and n >= LANCZOS_MIN_N):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        quadratures = [_lanczos_quadrature(m, probes, lanczos_steps, gen) for m in a.reshape(-1, n, n)]
+        theta, weight = (torch.stack(v).reshape(*a.shape[:-2], probes, -1) for v in zip(*quadratures))
+
+        def trace(f) -> Tensor:  # tr f(A), one per batch index
+            return n * (weight * f(theta)).sum((-2, -1)) / probes
+
         # Near α = 1, log(tr A^α)/(1 − α) multiplies the estimate's error by 1/(α − 1); as tr A = 1 exactly, estimate
         # tr(A^α − A) there instead (tr(A log A) at α = 1), whose relative error carries over to S_α unamplified.
-        near_one = abs(alpha - 1.0) < 0.5
         if alpha == 1.0:
-            f = lambda lam: torch.special.xlogy(lam, lam)  # noqa: E731
-        else:
-            f = (lambda lam: lam**alpha - lam) if near_one else (lambda lam: lam**alpha)  # noqa: E731
-        flat = a.reshape(-1, n, n)
-        traces = torch.stack([_lanczos_trace(m, f, probes, lanczos_steps, gen) for m in flat]).reshape(a.shape[:-2])
-        if alpha == 1.0:
-            return -traces * scale
-        return (torch.log1p(traces) if near_one else torch.log(traces)) * scale / (1.0 - alpha)
-    lam = symmetric_eigvalsh(a).clamp_min(0.0)
+            return -trace(lambda lam: torch.special.xlogy(lam, lam)) * scale
+        if abs(alpha - 1.0) < 0.5:
+            return torch.log1p(trace(lambda lam: lam**alpha - lam)) * scale / (1.0 - alpha)
+        # log tr A^α as a log-sum-exp of log w + α log θ: θ^α itself underflows for large α.
+        log_trace = torch.logsumexp(weight.log() + alpha * theta.log(), (-2, -1)) + math.log(n / probes)
+        return log_trace * scale / (1.0 - alpha)
+    lam = symmetric_eigvalsh(a)
+    if not bool((lam[..., 0] >= -_GRAM_TOLERANCE).all()):  # ascending: the smallest first
+        raise ValueError(f"a must be positive semi-definite; got an eigenvalue {float(lam[..., 0].min()):.6g}")
+    lam = lam.clamp_min(0.0)
     lam = lam / lam.sum(-1, keepdim=True)
     if alpha == 1.0:
         return -torch.special.xlogy(lam, lam).sum(-1) * scale
-    return torch.log((lam**alpha).sum(-1)) * scale / (1.0 - alpha)
+    # log Σ λ^α = α log λ_max + log Σ (λ/λ_max)^α: λ^α underflows for large α (0.2^500 ≈ 1e-350), the ratios
+    # do not all (the largest is 1).
+    top = lam[..., -1:]  # ascending: the largest last
+    log_power_sum = alpha * torch.log(top[..., 0]) + torch.log(((lam / top) ** alpha).sum(-1))
+    return log_power_sum * scale / (1.0 - alpha)
 
 
-def _pair(sigma: Sigma | tuple[Sigma, Sigma]) -> tuple[Sigma, Sigma]:
-    return sigma if isinstance(sigma, tuple) else (sigma, sigma)
+def _widths(sigma: Sigma | tuple[Sigma, ...], names: tuple[str, ...]) -> tuple[Sigma, ...]:
+    """One width per variable: `sigma` for each, or a tuple of as many."""
+    if not isinstance(sigma, tuple):
+        return (sigma,) * len(names)
+    if len(sigma) != len(names):
+        raise ValueError(
+            f"sigma must be one width for all or a tuple ({', '.join(names)}) of {len(names)}; got {len(sigma)} values"
+        )
+    return sigma
 
 
 def _check_pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -223,7 +273,7 @@ def _normalised(h: Tensor) -> Tensor:
 def _joint_gram(x: Tensor, y: Tensor, sigma, compat: str | None) -> tuple[Tensor, Tensor]:
     """`(A_Y, A_XY)`: the Gram of `y` and the normalised Hadamard product `A_X ∘ A_Y / tr(A_X ∘ A_Y)`."""
     x, y = _check_pair(x, y)
-    sx, sy = _pair(sigma)
+    sx, sy = _widths(sigma, ("sigma_x", "sigma_y"))
     ay = gram_matrix(y, sy, compat=compat)
     if compat != "iprl":
         return ay, gaussian_gram(x, _width(x, sx), ay)  # fused: A_X is never stored
@@ -284,7 +334,7 @@ def mutual_information(
     keywords go to `matrix_entropy`.
     """
     x, y = _check_pair(x, y)
-    sx, sy = _pair(sigma)
+    sx, sy = _widths(sigma, ("sigma_x", "sigma_y"))
     ax, ay = gram_matrix(x, sx, compat=compat), gram_matrix(y, sy, compat=compat)
     axy = _normalised(ax * ay)
     # Three calls, not one on a stack: at large N a stacked copy would double the memory of three N×N matrices.
@@ -315,7 +365,7 @@ def plane_mutual_information(
             a tensor `sigma_t` has shape `(..., L)`.
         alpha, unit, compat, kw: as for `mutual_information`.
     """
-    sx, st, sy = sigma if isinstance(sigma, tuple) else (sigma, sigma, sigma)
+    sx, st, sy = _widths(sigma, ("sigma_x", "sigma_t", "sigma_y"))
     x, t, y = _check_samples(x, "x"), _check_samples(t, "t"), _check_samples(y, "y")
     if t.dim() < 3 or x.shape[:-1] != y.shape[:-1] or t.shape[:-3] + t.shape[-2:-1] != x.shape[:-1]:
         raise ValueError(

@@ -8,6 +8,11 @@
 - `symmetric_eigvalsh(a)`: the eigenvalues of a stack of symmetric matrices (the spectra of the matrix-based
   Rényi entropy), with the batch split across threads (CPU) or one thread block per matrix (CUDA).
 
+The first two depend on differences of samples only, so the wrappers centre the samples (and scale them) before the
+compiled kernels take squared distances in the GEMM form `‖a‖² + ‖b‖² − 2a·b`: that form loses ≈ ε·‖a‖² to
+cancellation, more than the distances themselves under a common offset of 1e3 (float32) or 1e8 (float64), and
+`‖a‖²` overflows for huge samples.
+
 All are differentiable (in `x`, `sigma`, `other`; in `t`; in `a`) and dispatch through fastsim._backend like every
 op.
 """
@@ -40,6 +45,22 @@ def _check_points(x: object, name: str) -> torch.Tensor:
     return x
 
 
+def centred_in_units(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(u, unit)`: samples `x (..., N, d)` centred on their mean and divided by `unit (...)`, their largest centred
+    coordinate (a constant to autograd), so that `|u| <= 1`.
+
+    Distances between the `u` are those of `x` over `unit`, and neither cancel against a common offset nor overflow
+    when squared, however large the samples.
+    """
+    centred = x - x.mean(-2, keepdim=True)
+    if centred.numel() == 0:
+        return centred, x.new_ones(x.shape[:-2])
+    c = centred.detach()
+    peak = torch.maximum(c.amax((-2, -1)), -c.amin((-2, -1)))  # max |c| without an (N, d) temporary
+    unit = peak.clamp_min(torch.finfo(x.dtype).tiny)  # identical samples: any unit
+    return centred.mul_(unit.reciprocal()[..., None, None]), unit
+
+
 def gaussian_gram(x: torch.Tensor, sigma: torch.Tensor | float, other: torch.Tensor | None = None) -> torch.Tensor:
     """Normalised Gaussian Gram matrices `(..., N, N)` of samples `x (..., N, d)`, in `x`'s dtype.
 
@@ -49,7 +70,7 @@ def gaussian_gram(x: torch.Tensor, sigma: torch.Tensor | float, other: torch.Ten
         other: optional trace-1 Gram matrices `(..., N, N)` (same batch shape) to join by Hadamard product.
 
     Raises:
-        ValueError: bad shapes, NaN, non-positive widths, a mismatched `other`.
+        ValueError: bad shapes, NaN, non-positive widths, a mismatched `other`, or one with NaN or a trace <= 0.
     """
     x = _check_points(x, "x")
     batch, n, d = x.shape[:-2], x.shape[-2], x.shape[-1]
@@ -66,8 +87,19 @@ def gaussian_gram(x: torch.Tensor, sigma: torch.Tensor | float, other: torch.Ten
             raise ValueError(f"other must be a tensor of shape {(*batch, n, n)}")
         if other.dtype != x.dtype or other.device != x.device:
             raise ValueError(f"other must have x's dtype and device ({x.dtype}, {x.device})")
+        if not torch.compiler.is_compiling():  # value checks: eager only
+            if not all_finite(other):
+                raise ValueError("other contains NaN or infinite values")
+            if not bool((other.diagonal(dim1=-2, dim2=-1).sum(-1) > 0).all()):
+                raise ValueError("other must be Gram matrices with a positive trace (trace 1: normalised Grams)")
         flat_other = other.reshape(math.prod(batch), n, n).contiguous()
-    flat_x = x.reshape(math.prod(batch), n, d).contiguous()
+    u, unit = centred_in_units(x)
+    # The width in the same units, kept where 2σ² and 1/(2σ²) are finite. A narrower one (≈ 1e-154 of the samples'
+    # spread in float64, 1e-19 in float32) tells apart only samples that close: the floor keeps duplicates at
+    # exp(0) = 1 rather than exp(−∞ · 0) = NaN. A wider one sees every kernel value as 1 (|u| <= 1), as does the cap.
+    limit = torch.finfo(x.dtype).max ** 0.5 / 2
+    width = (width / unit).clamp(1.0 / limit, limit)
+    flat_x = u.reshape(math.prod(batch), n, d).contiguous()
     out = _backend.op("gaussian_gram", x.device)(flat_x, width.reshape(-1).contiguous(), flat_other)
     return out.reshape(*batch, n, n)
 
@@ -76,13 +108,20 @@ def kde_logsumexp(t: torch.Tensor, scale: float) -> torch.Tensor:
     """`log Σ_j exp(−scale·‖t_i − t_j‖²)` for samples `t (..., N, d)`: `(..., N)`, in `t`'s dtype.
 
     Raises:
-        ValueError: bad shapes, NaN, a non-positive or non-finite scale.
+        ValueError: bad shapes, NaN, a non-positive or non-finite scale, or samples so far apart for the scale that
+            `scale·‖t_i − t_j‖²` overflows.
     """
     t = _check_points(t, "t")
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < float("inf")):
         raise ValueError(f"scale must be a positive finite number; got {scale!r}")
     batch, n, d = t.shape[:-2], t.shape[-2], t.shape[-1]
-    out = _backend.op("kde_logsumexp", t.device)(t.reshape(math.prod(batch), n, d).contiguous(), float(scale))
+    # Centred, as for gaussian_gram, and in units of the kernel's length 1/√scale: the op takes the scale as a
+    # number, so the unit cannot follow the data as there, and samples ≈ 1e154 lengths from their mean (float64;
+    # 1e19 in float32) are refused rather than overflowing ‖u‖² into NaN.
+    u = (t - t.mean(-2, keepdim=True)).mul_(math.sqrt(scale))
+    if not torch.compiler.is_compiling() and not bool((u.square().sum(-1) <= torch.finfo(t.dtype).max / 4).all()):
+        raise ValueError(f"t is too spread out for scale = {scale!r}: scale·‖t_i − t_j‖² overflows {t.dtype}")
+    out = _backend.op("kde_logsumexp", t.device)(u.reshape(math.prod(batch), n, d).contiguous(), 1.0)
     return out.reshape(*batch, n)
 
 

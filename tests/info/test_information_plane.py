@@ -101,6 +101,10 @@ def test_state_round_trip_continues_the_table():
         np.testing.assert_array_equal(second.history[key], value)
     with pytest.raises(ValueError, match="settings"):
         InformationPlane(probe, ["Z"], every=5).load_state_dict(first.state_dict())
+    state = first.state_dict()
+    state["rows"][1, 2] = float("nan")
+    with pytest.raises(ValueError, match="'rows' holds NaN"):
+        InformationPlane(probe, ["Z", "Z2"], every=5).load_state_dict(state)
 
 
 def test_hostile_input():

@@ -39,6 +39,20 @@ def test_label_information_is_bounded_by_label_entropy():
     assert float(mixed.upper) < 0.5
 
 
+def test_bounds_ignore_offset_and_scale():
+    """Translation and scale (with the noise variance) invariant: an offset of 1e8 cancelled the GEMM-form distances
+    (upper bound 1.3 bits instead of 4.3), samples at 1e160 overflowed them into NaN."""
+    t = torch.randn(30, 3, dtype=torch.float64)
+    labels = torch.arange(30) % 3
+    plain, shifted = fi.kde_mutual_information(t), fi.kde_mutual_information(t + 1e8)
+    torch.testing.assert_close(shifted.upper, plain.upper, rtol=0, atol=1e-6)
+    torch.testing.assert_close(shifted.lower, plain.lower, rtol=0, atol=1e-6)
+    shifted = fi.kde_mutual_information(t + 1e8, labels=labels)
+    torch.testing.assert_close(shifted.upper, fi.kde_mutual_information(t, labels=labels).upper, rtol=0, atol=1e-6)
+    huge = fi.kde_mutual_information(t * 1e160, noise_variance=1e300)
+    torch.testing.assert_close(huge.upper, fi.kde_mutual_information(t, noise_variance=1e-20).upper)
+
+
 def test_gradients_flow():
     t = torch.randn(20, 3, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(lambda t: fi.kde_mutual_information(t).upper, (t,))
@@ -49,6 +63,10 @@ def test_gradients_flow():
     [
         ({"noise_variance": 0.0}, "noise_variance"),
         ({"noise_variance": -1.0}, "noise_variance"),
+        ({"noise_variance": float("nan")}, "noise_variance"),
+        ({"noise_variance": float("inf")}, "noise_variance"),
+        ({"noise_variance": 1e308}, "noise_variance"),  # 4v overflows
+        ({"noise_variance": 1e-320}, "noise_variance"),  # 1/(2v) overflows
         ({"unit": "dits"}, "unit"),
         ({"labels": torch.zeros(9, dtype=torch.long)}, "labels"),
     ],
@@ -56,3 +74,8 @@ def test_gradients_flow():
 def test_hostile_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fi.kde_mutual_information(torch.randn(10, 2), **kwargs)
+
+
+def test_samples_too_spread_out_for_the_variance_are_refused():
+    with pytest.raises(ValueError, match="t is too spread out"):
+        fi.kde_mutual_information(torch.tensor([[0.0], [1e200]], dtype=torch.float64), noise_variance=1.0)

@@ -112,6 +112,46 @@ def test_plane_shares_entropies_and_equals_pairwise_mutual_information(compat):
             torch.testing.assert_close(mi_out[b, layer], pair_out, rtol=0, atol=1e-10)
 
 
+def test_estimators_ignore_a_common_offset():
+    """The estimators are translation invariant; GEMM-form distances cancelled against an offset of 1e8 (the MI of
+    two 30-point clouds at σ = 1 rose from 1.6 to 2.5 bits, the median width of 100 points from 2.2 to 2.8)."""
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 100, 3, generator=g, dtype=torch.float64)
+    for sigma in (1.0, "median", "scott"):
+        plain, shifted = fi.mutual_information(x, y, sigma=sigma), fi.mutual_information(x + 1e8, y - 1e8, sigma=sigma)
+        torch.testing.assert_close(shifted, plain, rtol=0, atol=1e-6)
+        torch.testing.assert_close(fi.renyi_entropy(x + 1e8, sigma=sigma), fi.renyi_entropy(x, sigma=sigma))
+    torch.testing.assert_close(fi.kernel_width(x + 1e8, "median"), fi.kernel_width(x, "median"))
+
+
+@pytest.mark.parametrize("size", [1e160, 1e-160])
+def test_huge_and_tiny_samples_are_the_same_problem_at_their_scale(size):
+    """Squared distances of samples at 1e160 overflowed (NaN, or an error blaming `a`); at 1e-160 the data rules
+    underflowed to σ = 0."""
+    x = torch.randn(2, 10, 3, dtype=torch.float64)
+    for rule in ("scott", "silverman", "median"):
+        torch.testing.assert_close(fi.kernel_width(x * size, rule), fi.kernel_width(x, rule) * size)
+    torch.testing.assert_close(fi.renyi_entropy(x * size, sigma=size), fi.renyi_entropy(x, sigma=1.0))
+    torch.testing.assert_close(fi.renyi_entropy(x * size, sigma="scott"), fi.renyi_entropy(x, sigma="scott"))
+    torch.testing.assert_close(
+        fi.mutual_information(x * size, x, sigma=(size, 1.0)), fi.mutual_information(x, x, sigma=1.0)
+    )
+
+
+def test_large_alpha_tends_to_the_min_entropy():
+    """S_α decreases to −log λ_max as α → ∞; λ^α underflowed to S = inf from α ≈ 500 on (Lanczos too)."""
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = fi.gram_matrix(x, 0.5)
+    lam = torch.linalg.eigvalsh(a)
+    min_entropy = -math.log2(float(lam.max()))
+    plain = float(torch.log2((lam.clamp_min(0) ** 200).sum()) / (1 - 200))  # no underflow yet at α = 200
+    s = {alpha: float(matrix_entropy(a, alpha=alpha)) for alpha in (200.0, 500.0, 1e6)}
+    assert s[200.0] == pytest.approx(plain, abs=1e-12)
+    assert s[200.0] > s[500.0] > s[1e6] > min_entropy
+    assert s[500.0] == pytest.approx(min_entropy, rel=0.01) and s[1e6] == pytest.approx(min_entropy, rel=1e-5)
+    assert float(matrix_entropy(a, alpha=500.0, method="lanczos")) == pytest.approx(s[500.0], abs=0.01)
+
+
 def test_alpha_two_fast_path_matches_the_spectrum():
     a = fi.gram_matrix(torch.randn(4, 50, 3, dtype=torch.float64), 1.0)
     lam = torch.linalg.eigvalsh(a)
@@ -184,3 +224,48 @@ def test_kernel_width_rules():
 def test_hostile_input_is_rejected_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+NAN = torch.full((3, 3), float("nan"))
+INDEFINITE = torch.tensor([[0.5, 0.9], [0.9, 0.5]])  # trace 1, eigenvalues 1.4 and −0.4
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: matrix_entropy(NAN, alpha=2.0), "a contains NaN"),
+        (lambda: matrix_entropy(NAN, method="lanczos"), "a contains NaN"),
+        (lambda: matrix_entropy(torch.rand(3, 5), alpha=2.0), "a must be .* square"),
+        (lambda: matrix_entropy(torch.arange(9).reshape(3, 3)), "a must be a floating"),
+        (lambda: matrix_entropy(torch.eye(3)), "a must have trace 1 .*; got 3"),
+        (lambda: matrix_entropy(-torch.eye(3) / 3, alpha=1.01), "a must have trace 1 .*; got -1"),
+        (lambda: matrix_entropy(INDEFINITE), "a must be positive semi-definite; got an eigenvalue -0.4"),
+        (lambda: fi.renyi_entropy(torch.randn(5, 3), method="lanczos", probes=0), "probes"),
+        (lambda: fi.renyi_entropy(torch.randn(5, 3), method="lanczos", lanczos_steps=0), "lanczos_steps"),
+        (lambda: fi.renyi_entropy(torch.randn(5, 3), lanczos_steps=2.5), "lanczos_steps"),
+        (
+            lambda: fi.mutual_information(torch.randn(5, 2), torch.randn(5, 2), sigma=(1.0, 1.0, 1.0)),
+            "sigma_x, sigma_y",
+        ),
+        (
+            lambda: fi.plane_mutual_information(
+                torch.randn(5, 2), torch.randn(2, 5, 3), torch.randn(5, 1), sigma=(1.0, 1.0)
+            ),
+            "sigma_x, sigma_t, sigma_y",
+        ),
+        (lambda: fi.gram_matrix(torch.randn(5, 2), compat="bogus"), "compat must be None or 'iprl'"),
+        (lambda: fi.kernel_width(torch.randn(5, 3), gamma=-1.0), "gamma"),
+        (lambda: fi.kernel_width(torch.randn(5, 3), gamma=float("nan")), "gamma"),
+        (lambda: fi.kernel_width(torch.tensor([[float("nan"), 0.0], [1.0, 2.0]]), "scott"), "x contains NaN"),
+        (lambda: fi.kernel_width(torch.tensor([[float("nan"), 0.0], [1.0, 2.0]]), "median"), "x contains NaN"),
+        (lambda: fi.kernel_width(torch.ones(0, 3)), "N >= 1"),
+    ],
+)
+def test_hostile_matrices_and_settings_are_rejected_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_kernel_width_of_integers_is_a_type_error():
+    with pytest.raises(TypeError, match="x must be a floating tensor"):
+        fi.kernel_width(torch.ones(5, 3, dtype=torch.int64), "median")

@@ -69,6 +69,48 @@ def test_identical_points_and_far_points():
     torch.testing.assert_close(same_lse, torch.full((1, n), math.log(n), dtype=torch.float64))
 
 
+def distances(x: torch.Tensor) -> torch.Tensor:
+    """Exact float64 squared distances from differences (no cancellation against a common offset)."""
+    x = x.double()
+    return torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist").square()
+
+
+@pytest.mark.parametrize("backend", ["cpp", "triton"])
+@pytest.mark.parametrize(("dtype", "offset", "tol"), [(torch.float32, 1e3, 1e-6), (torch.float64, 1e8, 1e-12)])
+def test_common_offset_changes_nothing(device, backend, dtype, offset, tol):
+    """The GEMM form ‖a‖² + ‖b‖² − 2a·b of the C++ kernels cancelled against the offset (float32 at 1e3: 0.013 off
+    the Gram, 0.13 nats off the log-sum-exp); the wrappers centre the samples, so the error is the dtype's own."""
+    x = points((2, 20, 3), device, dtype=dtype) + offset  # exactly representable differences: the reference is exact
+    gram = with_backend(backend, device, lambda: gaussian_gram(x, 1.0))
+    torch.testing.assert_close(gram.double(), torch.exp(-distances(x) / 2) / 20, rtol=0, atol=tol)
+    lse = with_backend(backend, device, lambda: kde_logsumexp(x, 0.5))
+    torch.testing.assert_close(lse.double(), torch.logsumexp(-0.5 * distances(x), -1), rtol=0, atol=10 * tol)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "triton"])
+@pytest.mark.parametrize("size", [2.0**510, 2.0**-510])
+def test_huge_and_tiny_samples(device, backend, size):
+    """The kernels see the samples in units of their spread or of the width: samples at 1e±153 with widths to match
+    are the same problem as at 1 (their squares overflowed into NaN)."""
+    x = points((2, 10, 3), device)
+    huge = with_backend(backend, device, lambda: gaussian_gram(x * size, 0.7 * size))
+    torch.testing.assert_close(huge, reference.gaussian_gram(x, torch.full((2,), 0.7, dtype=torch.float64)))
+    huge = with_backend(backend, device, lambda: kde_logsumexp(x * size, 0.5 / size**2))
+    torch.testing.assert_close(huge, reference.kde_logsumexp(x, 0.5))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "triton"])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the Triton interpreter's exp(−∞)
+def test_samples_far_beyond_the_width(device, backend):
+    """The Gram resolves them exactly, duplicates at exp(0) = 1 (1/(2σ²) in the samples' units would overflow);
+    the KDE, whose scale is a number and cannot follow the data, refuses them by name."""
+    spread = torch.tensor([[[0.0], [0.0], [1e200]]], dtype=torch.float64, device=device)
+    resolved = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64) / 3
+    torch.testing.assert_close(with_backend(backend, device, lambda: gaussian_gram(spread, 1.0))[0].cpu(), resolved)
+    with pytest.raises(ValueError, match="t is too spread out"):
+        kde_logsumexp(spread, 1.0)
+
+
 @pytest.mark.parametrize("backend", ["cpp", "triton"])
 def test_gradcheck(device, backend):
     x = points((2, 7, 3), device).requires_grad_()
@@ -127,6 +169,8 @@ def test_compiled_estimator_has_no_graph_breaks():
         (lambda: gaussian_gram(torch.tensor([[[float("nan")]]]), 1.0), "NaN"),
         (lambda: gaussian_gram(torch.randn(2, 5, 3), 1.0, torch.ones(2, 4, 4)), "other"),
         (lambda: gaussian_gram(torch.randn(2, 5, 3), 1.0, torch.ones(2, 5, 5, dtype=torch.float64)), "dtype"),
+        (lambda: gaussian_gram(torch.randn(2, 5, 3), 1.0, torch.full((2, 5, 5), float("nan"))), "other contains NaN"),
+        (lambda: gaussian_gram(torch.randn(2, 5, 3), 1.0, torch.zeros(2, 5, 5)), "other must .* positive trace"),
         (lambda: gaussian_gram(torch.arange(6).reshape(1, 3, 2), 1.0), "floating"),
         (lambda: kde_logsumexp(torch.randn(4, 2), 0.0), "scale"),
         (lambda: kde_logsumexp(torch.randn(4, 2), float("inf")), "scale"),
