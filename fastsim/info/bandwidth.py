@@ -58,9 +58,9 @@ def kernel_width(x: Tensor, rule: str = "iprl", *, gamma: float = 2.0) -> Tensor
         return torch.full(x.shape[:-2], gamma * factor, dtype=x.dtype, device=x.device)
     if not all_finite(x):
         raise ValueError("x contains NaN or infinite values")
-    # Measured on the centred samples in a power-of-two unit, then scaled back: cdist's GEMM form (above 25 samples
-    # or features) would otherwise cancel against a common offset, and squares overflow or underflow for huge or
-    # tiny samples.
+    # Measured on the samples as `centred_in_units` shifts and scales them where needed, then scaled back: cdist's
+    # GEMM form (above 25 samples or features) would otherwise cancel against a large common offset, and squares
+    # overflow or underflow for huge or tiny samples.
     u, unit = centred_in_units(x)
     if rule == "median":
         dist = torch.cdist(u, u)
