@@ -127,9 +127,9 @@ def kde_logsumexp(t: torch.Tensor, scale: float) -> torch.Tensor:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < float("inf")):
         raise ValueError(f"scale must be a positive finite number; got {scale!r}")
     batch, n, d = t.shape[:-2], t.shape[-2], t.shape[-1]
-    # Centred, as for gaussian_gram, and in units of the kernel's length 1/√scale: the op takes the scale as a
-    # number, so the unit cannot follow the data as there, and samples ≈ 1e154 lengths from their mean (float64;
-    # 1e19 in float32) are refused rather than overflowing ‖u‖² into NaN.
+    # Centred (for gaussian_gram's reason; always, as the samples are rescaled anyway) and in units of the kernel's
+    # length 1/√scale: the op takes the scale as a number, so the unit cannot follow the data as there, and samples
+    # ≈ 1e154 lengths from their mean (float64; 1e19 in float32) are refused rather than overflowing ‖u‖² into NaN.
     u = (t - t.mean(-2, keepdim=True)).mul_(math.sqrt(scale))
     if not torch.compiler.is_compiling() and not bool((u.square().sum(-1) <= torch.finfo(t.dtype).max / 4).all()):
         raise ValueError(f"t is too spread out for scale = {scale!r}: scale·‖t_i − t_j‖² overflows {t.dtype}")
