@@ -179,13 +179,14 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 # csrc/message_passing/ngs_rollout_cpu.cpp forms layer 0's edge projection once per rollout up to this many
-# (E, H) elements (kEdgeTermElements, H padded to whole float32 vectors of 8), in every step beyond.
+# (E, H) elements (kEdgeTermElements, H padded to whole float32 SIMD vectors), in every step beyond.
 EDGE_TERM_ELEMENTS = 1 << 16
 
 
 def hoists_edge_term(edges: int, hidden: int) -> bool:
     """Whether the float32 rollout op forms layer 0's `(E, H)` edge projection once per rollout."""
-    return edges * -(-hidden // 8) * 8 <= EDGE_TERM_ELEMENTS
+    width = fastsim._C.simd_floats
+    return edges * -(-hidden // width) * width <= EDGE_TERM_ELEMENTS
 
 
 def _ngs_rollout_flops(state, indptr, src, ptr, edge_coefficients, dts, glob_embedding, weights, *_, **__):

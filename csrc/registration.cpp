@@ -1,6 +1,8 @@
 // Every fastsim op schema, in one place, plus the `fastsim._C` Python module (build information only:
-// the ops themselves are reached through torch.ops.fastsim.*). See docs/ops.md for the contract.
+// the ops themselves are reached through torch.ops.fastsim.*). See docs/ops.md for the contract. The same
+// sources build one module per CPU instruction set (CMakeLists.txt); FASTSIM_MODULE names this one.
 #include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
 #include <pybind11/pybind11.h>
 #include <torch/library.h>
 
@@ -9,6 +11,12 @@
 #endif
 #ifndef FASTSIM_CUDA_ARCHS
 #define FASTSIM_CUDA_ARCHS ""
+#endif
+#ifndef FASTSIM_MODULE
+#define FASTSIM_MODULE _C
+#endif
+#ifndef FASTSIM_CPU_CAPABILITY
+#define FASTSIM_CPU_CAPABILITY ""
 #endif
 
 TORCH_LIBRARY(fastsim, m) {
@@ -59,7 +67,7 @@ TORCH_LIBRARY(fastsim, m) {
 
 namespace py = pybind11;
 
-PYBIND11_MODULE(_C, module) {
+PYBIND11_MODULE(FASTSIM_MODULE, module) {
   module.doc() = "fastsim compiled kernels (ops are registered as torch.ops.fastsim.*)";
   module.attr("__version__") = FASTSIM_VERSION;
 #ifdef FASTSIM_WITH_CUDA
@@ -68,6 +76,9 @@ PYBIND11_MODULE(_C, module) {
   module.attr("with_cuda") = false;
 #endif
   module.attr("cuda_archs") = FASTSIM_CUDA_ARCHS;
+  module.attr("cpu_capability") = FASTSIM_CPU_CAPABILITY;
+  // Floats per SIMD vector: the CPU kernels pad rows to whole vectors of this many.
+  module.attr("simd_floats") = int(at::vec::Vectorized<float>::size());
   module.def("num_threads", &at::get_num_threads, "Threads the CPU kernels run on (at::get_num_threads).");
 #ifdef _OPENMP
   module.attr("openmp") = true;

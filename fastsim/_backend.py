@@ -7,18 +7,31 @@ testing.
 """
 
 import importlib
+import importlib.util
 import os
+from types import ModuleType
 from typing import Literal
 
 import torch
 
-try:
-    from fastsim import _C
-except ImportError as exc:  # pragma: no cover - only without a build
-    raise ImportError(
-        "fastsim's compiled extension fastsim._C could not be loaded; install the package with "
-        "`pip install --no-build-isolation .` after `pip install torch` (" + str(exc) + ")"
-    ) from exc
+
+def _load_extension() -> ModuleType:
+    """The compiled CPU kernels for this processor: fastsim._C_avx512 where torch itself runs AVX-512 kernels
+    (`torch.backends.cpu.get_cpu_capability()`, which ATEN_CPU_CAPABILITY=avx2 lowers), else fastsim._C (AVX2 on
+    x86-64, the compiler's default target elsewhere, where no AVX-512 module is built)."""
+    name = "fastsim._C"
+    if torch.backends.cpu.get_cpu_capability() == "AVX512" and importlib.util.find_spec("fastsim._C_avx512"):
+        name = "fastsim._C_avx512"
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:  # pragma: no cover - only without a build
+        raise ImportError(
+            f"fastsim's compiled extension {name} could not be loaded; install the package with "
+            "`pip install --no-build-isolation .` after `pip install torch` (" + str(exc) + ")"
+        ) from exc
+
+
+_C = _load_extension()
 
 Backend = Literal["auto", "cpp", "triton"]
 _BACKENDS = ("auto", "cpp", "triton")
@@ -100,7 +113,7 @@ def op(name: str, device: torch.device):
 
 
 def build_info() -> dict[str, object]:
-    """Version, compiled backends, OpenMP threads and CUDA architectures of this build."""
+    """Version, compiled backends, CPU instruction set, OpenMP threads and CUDA architectures of this build."""
     kernels = triton_kernels()
     backends = ["cpu"] + (["cuda"] if _C.with_cuda else []) + (["triton"] if kernels is not None else [])
     triton_version = importlib.import_module("triton").__version__ if kernels is not None else None
@@ -109,6 +122,7 @@ def build_info() -> dict[str, object]:
         "torch": torch.__version__,
         "backends": backends,
         "backend": _backend,
+        "cpu_capability": _C.cpu_capability,
         "openmp": bool(_C.openmp),
         "num_threads": _C.num_threads(),
         "cuda_archs": [a for a in _C.cuda_archs.split(",") if a],
