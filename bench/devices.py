@@ -38,8 +38,13 @@ def rotating_order(names: list, reps: int) -> Iterator:
 
 
 def describe_device(device: str) -> str:
-    """The hardware and torch build of a report: the processor and torch's threads, after the GPU on CUDA."""
-    host = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    """The hardware and builds of a report: the processor, fastsim's CPU kernels (their instruction set) and torch's
+    threads, after the GPU on CUDA."""
+    isa = fastsim._backend._C.cpu_capability
+    host = (
+        f"{platform.processor() or platform.machine()}{f' ({isa} kernels)' if isa else ''}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     if torch.device(device).type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), {host}"
     return host
