@@ -55,7 +55,7 @@ def test_rollout(benchmark, system: str, impl: str) -> None:
 @pytest.mark.parametrize("impl", IMPLS)
 def test_train_step(benchmark, system: str, impl: str) -> None:
     w, fn = _workload(system), cases.IMPLEMENTATIONS[impl]["train"]
-    optimizer = torch.optim.AdamW(w.model.parameters(), lr=1e-6)
+    optimizer = cases.optimizer(w)
     benchmark.group = f"NGS {system} training step, {w.graph.num_graphs} graphs"
     benchmark.pedantic(fn, args=(w, optimizer), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     _record(benchmark, ("train", system, impl), ("train", system, IMPLS[0]))
