@@ -216,6 +216,8 @@ def matrix_entropy(
     if alpha == 2.0 and method != "lanczos":
         return -torch.log(a.square().sum((-2, -1))) * scale
     if method == "lanczos" or (method == "auto" and n >= LANCZOS_MIN_N):
+        if a.numel() == 0:  # an empty batch: no matrices to probe
+            return a.new_zeros(a.shape[:-2])
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         quadratures = [_lanczos_quadrature(m, probes, lanczos_steps, gen) for m in a.reshape(-1, n, n)]
         theta, weight = (torch.stack(v).reshape(*a.shape[:-2], probes, -1) for v in zip(*quadratures))

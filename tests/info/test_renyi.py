@@ -178,6 +178,12 @@ def test_lanczos_estimate_is_within_its_stated_error():
         assert abs(float(estimate - exact)) < (0.35 if alpha < 2 else 0.2), alpha
 
 
+@pytest.mark.parametrize("method", ["exact", "lanczos"])
+def test_empty_batch_gives_empty_entropies(method):
+    a = torch.eye(4, dtype=torch.float64).expand(0, 3, 4, 4) / 4
+    assert matrix_entropy(a, method=method).shape == (0, 3)
+
+
 @pytest.mark.slow
 def test_lanczos_is_accurate_at_large_n():
     g = torch.Generator().manual_seed(4)
