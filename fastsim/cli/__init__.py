@@ -28,7 +28,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def add_info(commands) -> None:
-    info = commands.add_parser("info", help="version, compiled backends, CPU instruction set, OpenMP threads, CUDA archs")
+    info = commands.add_parser(
+        "info", help="version, compiled backends, CPU instruction set, OpenMP threads, CUDA archs"
+    )
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_info, parser=info)
 

@@ -31,7 +31,8 @@ METHODS: dict[str, tuple[str, bool]] = {
     "dopri8": ("dop853", True),
 }
 IMPLICIT_METHODS = ("radau", "rodas5")
-_IMPLICIT_OPTIONS = ("jac", "vectorized")  # passed on to `solve_implicit`; the explicit engine has no use for them
+# Passed on to `solve_implicit`; the explicit engine has no use for them.
+_IMPLICIT_OPTIONS = ("jac", "vectorized", "radau5_tolerances")
 _OPTIONS = (
     "step_size", "first_step", "max_num_steps", "dtype", "batch_dim", "min_step", "max_step", "safety",
     "ifactor", "dfactor", "pcoeff", "icoeff", "max_outputs_per_step", "sync_every", *_IMPLICIT_OPTIONS,
@@ -210,7 +211,7 @@ def odeint(
             `dfactor`; and `batch_dim` (that dimension of every tensor of `y0` holds independent trajectories
             with their own step sizes), `pcoeff`/`icoeff` (PI controller), `max_outputs_per_step` (8),
             `sync_every` (8, at most `MAX_SYNC_EVERY` = 256). For "radau"/"rodas5" only: `jac` and
-            `vectorized` (see `fastsim.solvers.implicit.solve_implicit`).
+            `vectorized`, and for "radau" `radau5_tolerances` (see `fastsim.solvers.implicit.solve_implicit`).
         return_stats: also return the per-trajectory `SolverStats` (a dict for stiff methods).
 
     Returns:

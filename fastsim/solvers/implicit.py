@@ -160,6 +160,8 @@ def _validate(
     unknown = set(options) - _KNOWN_OPTIONS
     if unknown:
         raise ValueError(f"options has unknown keys {sorted(unknown)}; allowed: {sorted(_KNOWN_OPTIONS)}")
+    if options.get("radau5_tolerances") and method.lower() != "radau":
+        raise ValueError(f"options['radau5_tolerances'] is RADAU5's mapping, for method 'radau'; got {method!r}")
     if options.get("jac") is not None and not callable(options["jac"]):
         raise TypeError(f"options['jac'] must be callable as jac(t, y); got {type(options['jac']).__name__}")
     for key in ("first_step", "max_step", "step_size"):

@@ -125,6 +125,20 @@ def test_implicit_dispatch_runs_radau():
     assert torch.isfinite(back).all()
 
 
+def test_radau5_tolerances_reach_radau_and_are_refused_for_rodas5():
+    A = torch.tensor([[-10.0, 1.0], [0.0, -1.0]], dtype=F64)
+    y0, t = torch.tensor([1.0, 2.0], dtype=F64), torch.tensor([0.0, 1.0], dtype=F64)
+    f = lambda t, y: A @ y  # noqa: E731
+    _, plain = odeint(f, y0, t, method="radau", rtol=1e-10, atol=1e-12, return_stats=True)
+    _, mapped = odeint(f, y0, t, method="radau", rtol=1e-10, atol=1e-12, options={"radau5_tolerances": True},
+                       return_stats=True)  # fmt: skip
+    assert mapped["accepted"] < plain["accepted"]  # rtol 1e-10 → 0.1·rtol^(2/3) ≈ 2e-8: fewer steps
+    with pytest.raises(ValueError, match="radau5_tolerances"):
+        odeint(f, y0, t, method="rodas5", options={"radau5_tolerances": True})
+    with pytest.raises(ValueError, match="apply to the implicit methods"):
+        odeint(f, y0, t, method="dopri5", options={"radau5_tolerances": True})
+
+
 @pytest.mark.parametrize("method", ["radau", "rodas5"])
 def test_implicit_options_jac_and_vectorized_reach_the_stiff_solver(method):
     """`jac` replaces autograd (negated for decreasing `t`, which runs `dy/ds = −f(−s, y)`); `vectorized` passes."""
