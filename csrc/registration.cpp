@@ -45,6 +45,9 @@ TORCH_LIBRARY(fastsim, m) {
       "gnrk_burgers_f(Tensor x, Tensor indptr, Tensor src, Tensor rev_perm, Tensor e1_term, Tensor e2_term, "
       "Tensor v1_term, Tensor v2_term, Tensor ext_term, Tensor[] weights) -> Tensor");
   // Exact GELU and its derivative (CPU; csrc/nn/gelu_cpu.cpp).
+  // Linear layers of the models' tensor-op paths (CPU; csrc/nn/linear_cpu.cpp): x (M, K) @ weightᵀ + bias.
+  m.def("linear(Tensor x, Tensor weight, Tensor? bias) -> Tensor");
+  m.def("linear_backward(Tensor grad, Tensor x, Tensor weight, bool input_grad, bool weight_grad) -> (Tensor, Tensor)");
   m.def("gelu(Tensor x) -> Tensor");
   m.def("gelu_backward(Tensor grad, Tensor x) -> Tensor");
   m.def("rk_stage(Tensor y, Tensor dt, Tensor[] ks, float[] coeffs) -> Tensor");

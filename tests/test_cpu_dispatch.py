@@ -22,6 +22,7 @@ SIMD_FLOATS = {"AVX2": 8, "AVX512": 16}
 KERNEL_TESTS = [
     "tests/test_cpu_dispatch.py::test_loaded_module_matches_the_cpu",
     "tests/ops/test_gelu.py",
+    "tests/ops/test_linear.py",
     "tests/ops/test_gn_edge_aggregate.py",
     "tests/ops/test_segment_reduce.py",
     "tests/ops/test_spmm.py",

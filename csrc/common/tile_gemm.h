@@ -22,55 +22,71 @@ int64_t padded(int64_t n) {
   return (n + V - 1) / V * V;
 }
 
-// C[r, :] += Σ_k A(r, k) B[k, :] for R rows and C vectors of columns, accumulators in registers.
-// A(r, k) = a[r * a_row + k * a_k] (so a transposed A is just other strides); B row-major with ldb.
-template <typename scalar_t, int R, int NV>
+// C[r, :] += Σ_k A(r, k) B[k, :] for R rows and NV vectors of columns, accumulators in registers.
+// A(r, k) = a[r * a_row + k * a_k] (so a transposed A is just other strides); B row-major with ldb. With `Tail`
+// (NV = 1) only the first `tail` < V columns are read and written: the last columns of a width that is not a
+// whole number of vectors, in rows without padding.
+template <typename scalar_t, int R, int NV, bool Tail = false>
 void tile_kernel(const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb, scalar_t* c,
-                 int64_t ldc, int64_t K) {
+                 int64_t ldc, int64_t K, int64_t tail = 0) {
   using Vec = at::vec::Vectorized<scalar_t>;
   constexpr int64_t V = Vec::size();
+  static_assert(!Tail || NV == 1, "a tail is one partial vector");
+  auto load = [tail](const scalar_t* p) {
+    if constexpr (Tail) return Vec::loadu(p, tail);
+    else return Vec::loadu(p);
+  };
   Vec acc[R][NV];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::loadu(c + r * ldc + v * V);
+    for (int v = 0; v < NV; ++v) acc[r][v] = load(c + r * ldc + v * V);
   for (int64_t k = 0; k < K; ++k) {
     Vec bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = Vec::loadu(b + k * ldb + v * V);
+    for (int v = 0; v < NV; ++v) bv[v] = load(b + k * ldb + v * V);
     for (int r = 0; r < R; ++r) {
       const Vec av(a[r * a_row + k * a_k]);
       for (int v = 0; v < NV; ++v) acc[r][v] = at::vec::fmadd(av, bv[v], acc[r][v]);
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * ldc + v * V);
+    for (int v = 0; v < NV; ++v) {
+      if constexpr (Tail) acc[r][v].store(c + r * ldc + v * V, tail);
+      else acc[r][v].store(c + r * ldc + v * V);
+    }
 }
 
 // Rows of a column block in steps of six: twelve accumulators plus two B vectors fit the 16 AVX2 registers (AVX-512
 // has 32, but blocks of 8, 12 or 14 rows measured up to 10 % slower there on the NGS rollouts).
-template <typename scalar_t, int NV>
+template <typename scalar_t, int NV, bool Tail = false>
 void tile_rows(int64_t m, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b, int64_t ldb,
-               scalar_t* c, int64_t ldc, int64_t K) {
+               scalar_t* c, int64_t ldc, int64_t K, int64_t tail = 0) {
   int64_t r = 0;
-  for (; r + 6 <= m; r += 6) tile_kernel<scalar_t, 6, NV>(a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, K);
+  for (; r + 6 <= m; r += 6)
+    tile_kernel<scalar_t, 6, NV, Tail>(a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, K, tail);
   const scalar_t* ar = a + r * a_row;
   scalar_t* cr = c + r * ldc;
   switch (m - r) {
-    case 5: tile_kernel<scalar_t, 5, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 4: tile_kernel<scalar_t, 4, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 3: tile_kernel<scalar_t, 3, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 2: tile_kernel<scalar_t, 2, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
-    case 1: tile_kernel<scalar_t, 1, NV>(ar, a_row, a_k, b, ldb, cr, ldc, K); break;
+    case 5: tile_kernel<scalar_t, 5, NV, Tail>(ar, a_row, a_k, b, ldb, cr, ldc, K, tail); break;
+    case 4: tile_kernel<scalar_t, 4, NV, Tail>(ar, a_row, a_k, b, ldb, cr, ldc, K, tail); break;
+    case 3: tile_kernel<scalar_t, 3, NV, Tail>(ar, a_row, a_k, b, ldb, cr, ldc, K, tail); break;
+    case 2: tile_kernel<scalar_t, 2, NV, Tail>(ar, a_row, a_k, b, ldb, cr, ldc, K, tail); break;
+    case 1: tile_kernel<scalar_t, 1, NV, Tail>(ar, a_row, a_k, b, ldb, cr, ldc, K, tail); break;
     default: break;
   }
 }
 
-// C (m × n) += A (m × K) · B (K × n), n a multiple of the SIMD width; see tile_kernel for the strides.
+// C (m × n) += A (m × K) · B (K × n); see tile_kernel for the strides. The callers that pad their rows pass n a
+// multiple of the SIMD width; otherwise the last n mod V columns run as a masked tail.
 template <typename scalar_t>
 void tile_gemm(int64_t m, int64_t n, int64_t K, const scalar_t* a, int64_t a_row, int64_t a_k, const scalar_t* b,
                int64_t ldb, scalar_t* c, int64_t ldc) {
   constexpr int64_t V = at::vec::Vectorized<scalar_t>::size();
   int64_t col = 0;
   for (; col + 2 * V <= n; col += 2 * V) tile_rows<scalar_t, 2>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
-  if (col < n) tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
+  if (col + V <= n) {
+    tile_rows<scalar_t, 1>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K);
+    col += V;
+  }
+  if (col < n) tile_rows<scalar_t, 1, true>(m, a, a_row, a_k, b + col, ldb, c + col, ldc, K, n - col);
 }
 
 // A 2-D `w` (or its transpose when `transpose`), (rows × cols), copied into a zero (rows × cols_padded) buffer;

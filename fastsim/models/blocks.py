@@ -16,6 +16,14 @@ class GELU(nn.Module):
         return ops.gelu(x)
 
 
+class Linear(nn.Linear):
+    """`nn.Linear` through `fastsim.ops.linear`: the compiled tile products on the CPU, ATen's elsewhere (the same
+    parameters and state dict)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.linear(x, self.weight, self.bias)
+
+
 class MLP(nn.Sequential):
     """Linear layers with an activation between them (and after the last one if `final_activation`).
 
@@ -29,7 +37,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"dims must list at least two positive widths; got {dims}")
         layers: list[nn.Module] = []
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-            layers.append(nn.Linear(d_in, d_out))
+            layers.append(Linear(d_in, d_out))
             if final_activation or i < len(dims) - 2:
                 layers.append(activation())
         super().__init__(*layers)
@@ -84,9 +92,9 @@ class EdgeBlock(nn.Module):
             per_edge = self.dims[2] and edge_attr.dim() == 2  # projected inside the fused op
             if self.dims[2] and not per_edge:
                 bias = bias + w_edge @ edge_attr
-            p_src = x @ w_src.T
-            p_dst = torch.addmm(bias, x, w_dst.T)
-            graph_term = glob @ w_glob.T if self.dims[3] else None
+            p_src = ops.linear(x, w_src)
+            p_dst = ops.linear(x, w_dst, bias)
+            graph_term = ops.linear(glob, w_glob) if self.dims[3] else None
             return ops.gn_edge_aggregate(
                 graph, p_src, p_dst, self.second.weight, self.second.bias, edge_attr if per_edge else None,
                 graph_term, return_edges, w_edge=w_edge if per_edge else None,

@@ -242,7 +242,7 @@ def _linear_params(module: nn.Module) -> list[Tensor]:
     """`weight, bias` of every Linear child of `module`, in registration order. Read from the modules' own
     dictionaries, each call afresh: `nn.Module` attribute access costs ≈ 0.5 µs a name, and the ≈ 100 names of a
     rollout's weights were a quarter of a small rollout's Python time."""
-    linears = (child._parameters for child in module._modules.values() if type(child) is nn.Linear)
+    linears = (child._parameters for child in module._modules.values() if isinstance(child, nn.Linear))
     return [t for params in linears for t in (params["weight"], params["bias"])]
 
 

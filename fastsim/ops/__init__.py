@@ -1,6 +1,7 @@
 """The only layer that touches compiled code: one validated, differentiable function per op."""
 
 from fastsim.ops.activation import gelu
+from fastsim.ops.dense import linear
 from fastsim.ops.ensemble import ensemble_dopri5, ensemble_rodas5
 from fastsim.ops.message_passing import (
     EDGE_OPS,
@@ -24,6 +25,7 @@ __all__ = [
     "gelu",
     "gn_edge_aggregate",
     "kde_logsumexp",
+    "linear",
     "sddmm",
     "segment_reduce",
     "rk_error_norm",
