@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from bench.plain import aten_gelu
+from bench.plain import aten_ops
 from fastsim.dynamics.burgers2d import Burgers2D
 from fastsim.graph import Graph
 from fastsim.graphs.grid import periodic_grid
@@ -89,7 +89,7 @@ class PlainGNRK(nn.Module):
     def forward(self, x: Tensor, dt: Tensor, inp: dict, nu: Tensor) -> Tensor:
         tableau = self.model.tableau
         ks: list[Tensor] = []
-        with aten_gelu():
+        with aten_ops():
             ctx = self.context(inp, nu) if self.cache_encodings else None
             for a_row in tableau.a:
                 state = x

@@ -29,9 +29,19 @@ def gn_edge_backward_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_
     return 3 * gn_edge_flops(indptr, src, rev_indptr, rev_dst, rev_perm, p_src, p_dst, edge, w_edge, None, None, w2)
 
 
+def linear_flops(x, weight, bias, *_, **__):
+    """The compiled Linear's product, 2·M·K·N (the bias add is not a product)."""
+    return 2 * x[0] * x[1] * weight[0]
+
+
+def linear_backward_flops(grad, x, weight, input_grad, weight_grad, *_, **__):
+    """The compiled Linear's backward: 2·M·K·N for each gradient asked for."""
+    return (int(input_grad) + int(weight_grad)) * 2 * x[0] * x[1] * weight[0]
+
+
 def count_flops(run: Callable[[], object], device: torch.device | str, formulas: dict | None = None) -> int:
-    """FLOPs of `run()` on `device`: torch's count plus the fused edge op's (forward and backward) and `formulas`
-    ({op packet: formula}) for other fused ops."""
+    """FLOPs of `run()` on `device`: torch's count plus the fused edge op's and the compiled Linear's (forward and
+    backward) and `formulas` ({op packet: formula}) for other fused ops."""
     from torch.utils.flop_counter import FlopCounterMode
 
     device = torch.device(device)
@@ -39,6 +49,8 @@ def count_flops(run: Callable[[], object], device: torch.device | str, formulas:
     mapping = {
         _backend.op("gn_edge_aggregate", device)._overloadpacket: gn_edge_flops,
         _backend.op("gn_edge_aggregate_backward", device)._overloadpacket: gn_edge_backward_flops,
+        torch.ops.fastsim.linear: linear_flops,
+        torch.ops.fastsim.linear_backward: linear_backward_flops,
         **(formulas or {}),
     }
     counter = FlopCounterMode(display=False, custom_mapping=mapping)

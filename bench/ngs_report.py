@@ -47,7 +47,7 @@ import fastsim
 from bench.devices import check_device, command_line, describe_device, rotating_order, synced_clock
 from bench.flops import count_flops
 from bench.peak_memory import reset_high_water_mark, status_kib
-from bench.plain import aten_gelu
+from bench.plain import aten_ops
 from fastsim.dynamics import HeatDiffusion
 from fastsim.graph import Graph
 from fastsim.graphs import erdos_renyi, time_grid
@@ -153,12 +153,12 @@ def peer(scatter_sum, scatter_min) -> dict[str, Callable]:
         return {"src": w.graph.src, "dst": w.graph.dst, "batch": w.graph.batch}
 
     def train_step(w: Workload, optimizer) -> torch.Tensor:
-        with aten_gelu():
+        with aten_ops():
             out = peer_step(w.model, w, tensors(w), w.state, w.dts[0], encode(w), scatter_sum, scatter_min)
             return _optimize(out, optimizer)
 
     def rollout(w: Workload) -> torch.Tensor:
-        with torch.inference_mode(), aten_gelu():
+        with torch.inference_mode(), aten_ops():
             t, emb, x = tensors(w), encode(w), w.state
             for dt in w.dts:
                 x = peer_step(w.model, w, t, x, dt, emb, scatter_sum, scatter_min)
