@@ -26,25 +26,23 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     for name, t in (("x", x), ("weight", weight)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
+    if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"x (..., K) and a 2-D weight (N, K) must agree in K; got {tuple(x.shape)} and {tuple(weight.shape)}"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"bias must have shape ({weight.shape[0]},); got {tuple(bias.shape)}")
     compiled = (
         x.device.type == "cpu"
         and weight.device.type == "cpu"
         and x.dtype in _COMPILED_DTYPES
         and weight.dtype == x.dtype
         and (bias is None or bias.dtype == x.dtype)
-        and weight.dim() == 2
-        and x.dim() >= 1
         and x.numel() * weight.shape[0] >= MIN_COMPILED_WORK
         and not torch.is_autocast_enabled("cpu")
     )
     if not compiled:
         return F.linear(x, weight, bias)
-    if x.shape[-1] != weight.shape[1]:
-        raise ValueError(
-            f"x (..., K) and weight (N, K) must agree in K; got {tuple(x.shape)} and {tuple(weight.shape)}"
-        )
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},); got {tuple(bias.shape)}")
     rows = x.reshape(x.shape[:-1].numel(), x.shape[-1]).contiguous()
     out = _backend.op("linear", x.device)(rows, weight, bias)
     return out.reshape(*x.shape[:-1], weight.shape[0])
