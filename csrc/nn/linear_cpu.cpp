@@ -4,7 +4,7 @@
 // Every product is the register-blocked tile product of common/tile_gemm.h, without packing. At the graph
 // models' shapes (thousands of rows, widths 16–352) it runs at ≈ 170–240 GFLOP/s on one AVX-512 core where
 // MKL's sgemm runs at ≈ 90–105 (on AMD processors MKL takes its AVX2 code path), and the node-level products
-// are half of an NGS or GNRK training step.
+// were half of an NGS Rössler training step.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -48,10 +48,8 @@ void rows_times(const scalar_t* a, const scalar_t* b, int64_t ldb, const scalar_
     for (int64_t block = lo; block < hi; ++block) {
       const int64_t r0 = block * kRowBlock, m = std::min(kRowBlock, M - r0);
       scalar_t* o = out + r0 * N;
-      for (int64_t r = 0; r < m; ++r) {
-        if (bias) std::copy(bias, bias + N, o + r * N);
-        else std::fill(o + r * N, o + (r + 1) * N, scalar_t(0));
-      }
+      if (bias) fill_rows(o, m, N, bias, N);
+      else std::fill(o, o + m * N, scalar_t(0));
       tile_gemm(m, N, K, a + r0 * K, K, 1, b, ldb, o, N);
     }
   });
